@@ -1,0 +1,25 @@
+package recommender
+
+import "context"
+
+// Sink receives what a UsageSource observes. The Engine implements it.
+// Implementations are safe for concurrent use.
+type Sink interface {
+	// Ingest records usage samples. A sample that fails validation is
+	// rejected on its own; the rest of the batch is still recorded. The
+	// error, if any, lists the rejected samples (see SampleError).
+	// Ingest does not retain the slice.
+	Ingest(samples []Sample) error
+	// RecordOOM records an OOM kill or a memory-pressure eviction.
+	RecordOOM(ev OOMEvent) error
+	// UpsertWorkload adds or replaces a workload in the inventory.
+	UpsertWorkload(w Workload) error
+}
+
+// UsageSource is anything that feeds a Sink: a trace replay, the simulator,
+// metrics.k8s.io, Prometheus remote-write, the node agent's stream.
+type UsageSource interface {
+	// Run feeds sink until the source is exhausted (returning nil) or ctx
+	// is cancelled (returning ctx.Err()).
+	Run(ctx context.Context, sink Sink) error
+}
