@@ -17,8 +17,37 @@ var (
 	ErrInvalidSample = errors.New("invalid sample")
 )
 
-// SampleError reports one rejected sample of a batch. Ingest joins one per
-// rejected sample with errors.Join; errors.As finds them.
+// IngestError reports the samples of a batch that Ingest rejected; every
+// other sample of the batch was recorded. errors.As finds it, and finds
+// each listed SampleError through it.
+type IngestError struct {
+	// Rejected counts the rejected samples.
+	Rejected int
+	// Samples holds the first MaxSampleErrors of them, in batch order.
+	Samples []*SampleError
+}
+
+// MaxSampleErrors bounds IngestError.Samples, so that a batch of garbage
+// cannot make an error as large as itself.
+const MaxSampleErrors = 100
+
+func (e *IngestError) Error() string {
+	if len(e.Samples) == 0 {
+		return fmt.Sprintf("%d samples rejected", e.Rejected)
+	}
+	return fmt.Sprintf("%d samples rejected, the first: %v", e.Rejected, e.Samples[0])
+}
+
+// Unwrap returns the listed SampleErrors.
+func (e *IngestError) Unwrap() []error {
+	errs := make([]error, len(e.Samples))
+	for i, s := range e.Samples {
+		errs[i] = s
+	}
+	return errs
+}
+
+// SampleError reports one rejected sample of a batch (see IngestError).
 type SampleError struct {
 	Index int // position in the batch
 	Key   ContainerKey

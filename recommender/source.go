@@ -7,7 +7,7 @@ import "context"
 type Sink interface {
 	// Ingest records usage samples. A sample that fails validation is
 	// rejected on its own; the rest of the batch is still recorded. The
-	// error, if any, lists the rejected samples (see SampleError).
+	// error, if any, is an *IngestError listing the rejected samples.
 	// Ingest does not retain the slice.
 	Ingest(samples []Sample) error
 	// RecordOOM records an OOM kill or a memory-pressure eviction.

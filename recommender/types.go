@@ -103,10 +103,10 @@ func (s ResourceSet) With(r Resource) ResourceSet { return s | 1<<r }
 // WorkloadKey identifies a workload: the owner that pods roll up to
 // (Deployment, StatefulSet, DaemonSet, Job, CronJob, or a bare Pod).
 type WorkloadKey struct {
-	Cluster   string // empty for the local cluster
-	Namespace string
-	Kind      string // e.g. "Deployment"; "Pod" for bare pods
-	Name      string
+	Cluster   string `json:"cluster,omitempty"` // empty for the local cluster
+	Namespace string `json:"namespace"`
+	Kind      string `json:"kind"` // e.g. "Deployment"; "Pod" for bare pods
+	Name      string `json:"name"`
 }
 
 // String formats the key as cluster/namespace/kind/name, omitting an empty cluster.
@@ -122,7 +122,7 @@ func (k WorkloadKey) String() string {
 // replica of the container share the key, so they merge into one state.
 type ContainerKey struct {
 	WorkloadKey
-	Container string
+	Container string `json:"container"`
 }
 
 // String formats the key as cluster/namespace/kind/name/container.

@@ -1,0 +1,353 @@
+package recommender
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// CPUPolicy says how a profile sizes CPU.
+type CPUPolicy struct {
+	// RequestPercentile is the share of (decayed) usage samples the request
+	// covers, in (0, 1]; the risk budget is 1 − RequestPercentile.
+	RequestPercentile float64
+	// Margin is added to the percentile: request = P × (1 + Margin).
+	Margin float64
+	// LimitPercentile sizes the limit the same way; 0 means no CPU limit,
+	// which avoids CFS throttling (KRR's and most platform teams' choice).
+	LimitPercentile float64
+	// LimitMargin is added to the limit's percentile.
+	LimitMargin float64
+	// Min and Max clamp the request (and the limit, when there is one).
+	// Hitting Max sets FlagCapped.
+	Min, Max MilliCPU
+}
+
+// MemoryPolicy says how a profile sizes memory. Memory is incompressible:
+// the request comes from the distribution of working-set samples, the
+// limit from the largest per-window peak.
+type MemoryPolicy struct {
+	// RequestPercentile is the share of (decayed) working-set samples the
+	// request covers, in (0, 1].
+	RequestPercentile float64
+	// Margin is added to the percentile.
+	Margin float64
+	// LimitMargin is added to the largest peak within the profile's
+	// Window: limit = peak × (1 + LimitMargin), at least the request.
+	LimitMargin float64
+	// Min and Max clamp request and limit. Hitting Max sets FlagCapped.
+	Min, Max Bytes
+	// After an OOM kill the limit becomes at least
+	// max(base × OOMBumpRatio, base + OOMMinBump), where base is the larger
+	// of the limit in force at the kill and the usage seen then. The base is
+	// always an observation, never an earlier bump or recommendation, so
+	// the bump cannot feed on itself (VPA #9521).
+	OOMBumpRatio float64
+	OOMMinBump   Bytes
+}
+
+// GPUPolicy says how a profile sizes GPU compute and GPU memory. GPU memory
+// is a hard constraint (a full GPU memory fails the workload), compute a
+// soft one; the GPU issue turns these into whole-GPU, MIG or shared shapes.
+type GPUPolicy struct {
+	// ComputePercentile and ComputeMargin size GPU busy time (in GPUs).
+	ComputePercentile float64
+	ComputeMargin     float64
+	// MemoryMargin is added to the largest GPU-memory peak in the Window.
+	MemoryMargin float64
+}
+
+// Profile is a complete, validated set of sizing rules. The zero value is
+// not valid; start from a built-in (BuiltinProfiles).
+type Profile struct {
+	Name   string
+	CPU    CPUPolicy
+	Memory MemoryPolicy
+	GPU    GPUPolicy
+	// HalfLife is the decay half-life of the usage sketches. It applies to
+	// containers first seen under the profile: a sketch cannot be re-decayed.
+	HalfLife time.Duration
+	// PeakInterval is the length of a memory peak window (VPA: 24 h).
+	PeakInterval time.Duration
+	// Window is how far back peaks and OOM kills count; a multiple of
+	// PeakInterval, at most MaxPeakWindows of them.
+	Window time.Duration
+	// MinHistory and MinSamples: with less history or fewer samples the
+	// recommendation is flagged FlagInsufficientHistory.
+	MinHistory time.Duration
+	MinSamples int64
+	// FullConfidence is the history at which confidence reaches 1.
+	FullConfidence time.Duration
+	// ThrottleThreshold is the mean fraction of throttled CFS periods above
+	// which a container counts as throttled (kube-prometheus alerts at 25 %).
+	ThrottleThreshold float64
+}
+
+// MaxPeakWindows bounds Window / PeakInterval, so peak state stays small.
+const MaxPeakWindows = 64
+
+// peakWindows returns how many peak windows the profile keeps.
+func (p *Profile) peakWindows() int {
+	return int((p.Window + p.PeakInterval - 1) / p.PeakInterval)
+}
+
+// Names of the built-in profiles.
+const (
+	ProfileCost        = "cost"
+	ProfileBalanced    = "balanced"
+	ProfilePerformance = "performance"
+)
+
+// BuiltinProfiles returns the three named profiles. Their rationale:
+//
+//   - cost: P80 CPU + 10 % (Harness' "cost optimized" is P50 + 15 %, too
+//     thin for diurnal load), memory request at P90 of samples, limit 10 %
+//     over the weekly peak; a 12 h half-life reacts within a day.
+//   - balanced: VPA's CPU target (P90 + 15 %, 24 h half-life, 8 daily
+//     peaks), memory request at P98 of samples + 15 %, limit 20 % over the
+//     8-day peak.
+//   - performance: P98 CPU + 25 %, memory request at the peak (P100) +
+//     15 %, limit 30 % over the 14-day peak, 48 h half-life.
+//
+// None sets a CPU limit: throttling costs latency and saves nothing that
+// the request does not already reserve. Floors follow KRR and Kubecost
+// (10m CPU); memory floors are 32–128 MiB. The backtest tunes these values.
+func BuiltinProfiles() []Profile {
+	base := Profile{
+		CPU:               CPUPolicy{Min: 10, Max: 64_000},
+		Memory:            MemoryPolicy{Max: 512 * GiB, OOMBumpRatio: 1.2, OOMMinBump: 100 * MiB},
+		GPU:               GPUPolicy{ComputePercentile: 0.95, ComputeMargin: 0.1, MemoryMargin: 0.1},
+		PeakInterval:      24 * time.Hour,
+		MinHistory:        24 * time.Hour,
+		MinSamples:        100,
+		ThrottleThreshold: 0.25,
+	}
+	cost := base
+	cost.Name = ProfileCost
+	cost.CPU.RequestPercentile, cost.CPU.Margin = 0.8, 0.1
+	cost.Memory.RequestPercentile, cost.Memory.Margin, cost.Memory.LimitMargin = 0.9, 0.1, 0.1
+	cost.Memory.Min = 32 * MiB
+	cost.HalfLife, cost.Window, cost.FullConfidence = 12*time.Hour, 7*24*time.Hour, 3*24*time.Hour
+
+	balanced := base
+	balanced.Name = ProfileBalanced
+	balanced.CPU.RequestPercentile, balanced.CPU.Margin = 0.9, 0.15
+	balanced.Memory.RequestPercentile, balanced.Memory.Margin, balanced.Memory.LimitMargin = 0.98, 0.15, 0.2
+	balanced.Memory.Min = 64 * MiB
+	balanced.HalfLife, balanced.Window, balanced.FullConfidence = 24*time.Hour, 8*24*time.Hour, 7*24*time.Hour
+
+	perf := base
+	perf.Name = ProfilePerformance
+	perf.CPU.RequestPercentile, perf.CPU.Margin = 0.98, 0.25
+	perf.CPU.Min = 25
+	perf.Memory.RequestPercentile, perf.Memory.Margin, perf.Memory.LimitMargin = 1, 0.15, 0.3
+	perf.Memory.Min = 128 * MiB
+	perf.GPU.ComputePercentile, perf.GPU.ComputeMargin, perf.GPU.MemoryMargin = 0.99, 0.2, 0.2
+	perf.HalfLife, perf.Window, perf.FullConfidence = 48*time.Hour, 14*24*time.Hour, 14*24*time.Hour
+
+	return []Profile{cost, balanced, perf}
+}
+
+// Validate reports every problem with the profile at once, each prefixed
+// with the path of the field as it is spelled in a policy file.
+func (p *Profile) Validate() error {
+	var v validator
+	v.prefix = "profiles." + p.Name + "."
+	v.percentile("cpu.requestPercentile", p.CPU.RequestPercentile)
+	v.fraction("cpu.margin", p.CPU.Margin, 0, 10)
+	if p.CPU.LimitPercentile != 0 {
+		v.percentile("cpu.limitPercentile", p.CPU.LimitPercentile)
+		if p.CPU.LimitPercentile < p.CPU.RequestPercentile {
+			v.add("cpu.limitPercentile", "%v is below cpu.requestPercentile %v", p.CPU.LimitPercentile, p.CPU.RequestPercentile)
+		}
+	}
+	v.fraction("cpu.limitMargin", p.CPU.LimitMargin, 0, 10)
+	v.minMax("cpu", int64(p.CPU.Min), int64(p.CPU.Max))
+	v.percentile("memory.requestPercentile", p.Memory.RequestPercentile)
+	v.fraction("memory.margin", p.Memory.Margin, 0, 10)
+	v.fraction("memory.limitMargin", p.Memory.LimitMargin, 0, 10)
+	v.minMax("memory", int64(p.Memory.Min), int64(p.Memory.Max))
+	v.fraction("memory.oomBumpRatio", p.Memory.OOMBumpRatio, 1, 10)
+	if p.Memory.OOMMinBump < 0 {
+		v.add("memory.oomMinBump", "%v is negative", int64(p.Memory.OOMMinBump))
+	}
+	v.percentile("gpu.computePercentile", p.GPU.ComputePercentile)
+	v.fraction("gpu.computeMargin", p.GPU.ComputeMargin, 0, 10)
+	v.fraction("gpu.memoryMargin", p.GPU.MemoryMargin, 0, 10)
+	if p.HalfLife < time.Minute {
+		v.add("halfLife", "%v is shorter than 1m", p.HalfLife)
+	}
+	if p.PeakInterval < time.Minute {
+		v.add("peakInterval", "%v is shorter than 1m", p.PeakInterval)
+	} else if p.Window < p.PeakInterval || p.Window > MaxPeakWindows*p.PeakInterval {
+		v.add("window", "%v must span 1 to %d peak intervals of %v", p.Window, MaxPeakWindows, p.PeakInterval)
+	}
+	if p.MinHistory < 0 {
+		v.add("minHistory", "%v is negative", p.MinHistory)
+	}
+	if p.MinSamples < 0 {
+		v.add("minSamples", "%d is negative", p.MinSamples)
+	}
+	if p.FullConfidence <= 0 {
+		v.add("fullConfidence", "%v must be positive", p.FullConfidence)
+	}
+	if !(p.ThrottleThreshold > 0 && p.ThrottleThreshold <= 1) {
+		v.add("throttleThreshold", "%v is not in (0, 1]", p.ThrottleThreshold)
+	}
+	return v.err()
+}
+
+// validator collects field errors.
+type validator struct {
+	prefix string
+	errs   []error
+}
+
+func (v *validator) add(field, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("%s%s: %s", v.prefix, field, fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) percentile(field string, x float64) {
+	if !(x > 0 && x <= 1) {
+		v.add(field, "%v is not in (0, 1]", x)
+	}
+}
+
+func (v *validator) fraction(field string, x, lo, hi float64) {
+	if !(x >= lo && x <= hi) {
+		v.add(field, "%v is not in [%v, %v]", x, lo, hi)
+	}
+}
+
+func (v *validator) minMax(res string, lo, hi int64) {
+	if lo < 0 {
+		v.add(res+".min", "%d is negative", lo)
+	}
+	if hi <= 0 {
+		v.add(res+".max", "%d must be positive", hi)
+	} else if lo > hi {
+		v.add(res+".min", "%d is above %s.max %d", lo, res, hi)
+	}
+}
+
+func (v *validator) err() error {
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return joinErrors(v.errs)
+}
+
+// Policy maps every workload to a Profile: named profiles, a default, and
+// per-namespace and per-workload overrides. A Policy is immutable once
+// built and safe for concurrent use.
+type Policy struct {
+	defaultProfile string
+	profiles       map[string]Profile
+	namespaces     map[string]override
+	workloads      map[workloadMatch]override
+	prices         Prices
+}
+
+// override is a namespace's or workload's choice of profile plus field
+// changes on top of it.
+type override struct {
+	profile string // "" keeps the inherited choice
+	apply   func(*Profile)
+}
+
+// workloadMatch keys workload overrides; an empty Kind matches any kind.
+type workloadMatch struct{ Namespace, Kind, Name string }
+
+// DefaultPolicy returns the built-in profiles with "balanced" as the
+// default, no overrides and DefaultPrices.
+func DefaultPolicy() *Policy {
+	p := &Policy{defaultProfile: ProfileBalanced, profiles: map[string]Profile{}, prices: DefaultPrices()}
+	for _, b := range BuiltinProfiles() {
+		p.profiles[b.Name] = b
+	}
+	return p
+}
+
+// DefaultProfile returns the name of the profile used when no override
+// applies.
+func (p *Policy) DefaultProfile() string { return p.defaultProfile }
+
+// WithDefaultProfile returns a copy of p whose default profile is name.
+func (p *Policy) WithDefaultProfile(name string) (*Policy, error) {
+	if _, ok := p.profiles[name]; !ok {
+		return nil, fmt.Errorf("unknown profile %q (have %v)", name, p.ProfileNames())
+	}
+	c := *p
+	c.defaultProfile = name
+	return &c, nil
+}
+
+// ProfileNames returns the names of every profile, sorted.
+func (p *Policy) ProfileNames() []string {
+	names := make([]string, 0, len(p.profiles))
+	for n := range p.profiles {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Profile returns the named profile.
+func (p *Policy) Profile(name string) (Profile, bool) {
+	pr, ok := p.profiles[name]
+	return pr, ok
+}
+
+// Prices returns the prices used for dollar figures.
+func (p *Policy) Prices() Prices { return p.prices }
+
+// Resolve returns the profile that applies to workload k: the default,
+// or the namespace's choice, or the workload's; then the namespace's field
+// changes, then the workload's. Resolve is a few map lookups.
+func (p *Policy) Resolve(k WorkloadKey) Profile { return p.resolve(k, true) }
+
+// resolve applies the namespace's override and, if withWorkload, the
+// workload's.
+func (p *Policy) resolve(k WorkloadKey, withWorkload bool) Profile {
+	name := p.defaultProfile
+	ns, hasNS := p.namespaces[k.Namespace]
+	var wl override
+	hasWL := false
+	if withWorkload {
+		wl, hasWL = p.workloads[workloadMatch{k.Namespace, k.Kind, k.Name}]
+		if !hasWL {
+			wl, hasWL = p.workloads[workloadMatch{k.Namespace, "", k.Name}]
+		}
+	}
+	if hasNS && ns.profile != "" {
+		name = ns.profile
+	}
+	if hasWL && wl.profile != "" {
+		name = wl.profile
+	}
+	pr := p.profiles[name]
+	if hasNS && ns.apply != nil {
+		ns.apply(&pr)
+	}
+	if hasWL && wl.apply != nil {
+		wl.apply(&pr)
+	}
+	return pr
+}
+
+// Prices turn resources into dollars. Values are list on-demand USD.
+type Prices struct {
+	CoreHour   float64 // per vCPU-hour
+	GiBHour    float64 // per GiB-hour of memory
+	GPUHour    float64 // per whole-GPU-hour
+	HoursMonth float64 // hours in a billing month (730)
+}
+
+// DefaultPrices returns AWS us-east-1 on-demand prices: $0.0350 per
+// vCPU-hour and $0.00346 per GiB-hour, a least-squares fit (worst error
+// 1.8 %) of the c6i, m6i and r6i families, and $6.88 per H100-hour (p5),
+// all from the Karpenter AWS provider's price list of 2026-07-20 in
+// shared/data/catalog. A user's catalog replaces them.
+func DefaultPrices() Prices {
+	return Prices{CoreHour: 0.0350, GiBHour: 0.00346, GPUHour: 6.88, HoursMonth: 730}
+}
