@@ -404,13 +404,19 @@ func (e *Engine) create(st *stripe, h uint64, k ContainerKey, pol *Policy) (*con
 	}
 	p := pol.Resolve(k.WorkloadKey)
 	cs := newContainerState(e.sketchConfig(p.HalfLife), &p)
+	e.adopt(st, h, k, cs)
+	return cs, nil
+}
+
+// adopt adds a new state for k to st and to the seen index. The caller
+// holds st.mu and has checked MaxContainers.
+func (e *Engine) adopt(st *stripe, h uint64, k ContainerKey, cs *containerState) {
 	cs.key, cs.hash = k, h
 	st.put(cs)
 	e.count.Add(1)
 	e.inv.mu.Lock()
 	e.inv.seen[k.WorkloadKey] = append(e.inv.seen[k.WorkloadKey], k.Container)
 	e.inv.mu.Unlock()
-	return cs, nil
 }
 
 // RecordOOM records an OOM kill (see Sink). When the event does not say

@@ -140,15 +140,22 @@ func (st *containerState) recommend(in *estimateInput) Recommendation {
 	return r
 }
 
+// current is the recommendation that keeps today's request and limit: the
+// answer while no usage has been seen.
+func current[T Amount](req, lim T, percentile float64) ResourceRecommendation[T] {
+	return ResourceRecommendation[T]{
+		Request: req, Limit: lim, LowerBound: req, UpperBound: req, Uncapped: req,
+		CurrentRequest: req, CurrentLimit: lim, Percentile: percentile, Kept: true,
+	}
+}
+
 func (st *containerState) recommendCPU(in *estimateInput, h history, flags *Flags, why *reason) ResourceRecommendation[MilliCPU] {
 	p := in.profile
 	cur, curLim := in.spec.Requests.CPU, in.spec.Limits.CPU
-	rec := ResourceRecommendation[MilliCPU]{CurrentRequest: cur, CurrentLimit: curLim, Percentile: p.CPU.RequestPercentile}
 	if st.cpu.Empty() {
-		rec.Request, rec.Limit, rec.LowerBound, rec.UpperBound, rec.Uncapped = cur, curLim, cur, cur, cur
-		rec.Kept = true
-		return rec
+		return current(cur, curLim, p.CPU.RequestPercentile)
 	}
+	rec := ResourceRecommendation[MilliCPU]{CurrentRequest: cur, CurrentLimit: curLim, Percentile: p.CPU.RequestPercentile}
 	lo, hi := float64(p.CPU.Min), float64(p.CPU.Max)
 	target := withMargin(p.CPU.RequestPercentile, p.CPU.Margin).estimate(&st.cpu)
 	throttled := st.thr.weight > 0 && st.thr.mean() >= p.ThrottleThreshold
@@ -209,12 +216,10 @@ func limitSuffix(lim MilliCPU) string {
 func (st *containerState) recommendMemory(in *estimateInput, h history, flags *Flags, why *reason) ResourceRecommendation[Bytes] {
 	p := in.profile
 	cur, curLim := in.spec.Requests.Memory, in.spec.Limits.Memory
-	rec := ResourceRecommendation[Bytes]{CurrentRequest: cur, CurrentLimit: curLim, Percentile: p.Memory.RequestPercentile}
 	if st.mem.Empty() {
-		rec.Request, rec.Limit, rec.LowerBound, rec.UpperBound, rec.Uncapped = cur, curLim, cur, cur, cur
-		rec.Kept = true
-		return rec
+		return current(cur, curLim, p.Memory.RequestPercentile)
 	}
+	rec := ResourceRecommendation[Bytes]{CurrentRequest: cur, CurrentLimit: curLim, Percentile: p.Memory.RequestPercentile}
 	lo, hi := float64(p.Memory.Min), float64(p.Memory.Max)
 	target := withMargin(p.Memory.RequestPercentile, p.Memory.Margin).estimate(&st.mem)
 	peaks := st.memPeaks.values(make([]Bytes, 0, MaxPeakWindows))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rightsizer/rightsizer/recommender/checkpoint"
+	"github.com/rightsizer/rightsizer/recommender/internal/wire"
 	"github.com/rightsizer/rightsizer/recommender/sketch"
 )
 
@@ -216,12 +217,7 @@ func (e *Engine) restoreContainer(k ContainerKey, v []byte) error {
 	if e.count.Load() >= int64(e.opts.MaxContainers) {
 		return fmt.Errorf("already tracking the maximum of %d containers", e.opts.MaxContainers)
 	}
-	cs.key, cs.hash = k, h
-	st.put(cs)
-	e.count.Add(1)
-	e.inv.mu.Lock()
-	e.inv.seen[k.WorkloadKey] = append(e.inv.seen[k.WorkloadKey], k.Container)
-	e.inv.mu.Unlock()
+	e.adopt(st, h, k, cs)
 	return nil
 }
 
@@ -330,124 +326,61 @@ func (r *peakRing) appendBinary(b []byte) []byte {
 	return b
 }
 
-// stateDecoder reads a state encoding and keeps the first error.
-type stateDecoder struct {
-	b   []byte
-	err error
-}
-
-func (d *stateDecoder) fail(what string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: bad %s", errCorruptState, what)
-	}
-}
-
 var errCorruptState = errors.New("corrupt container state")
 
-func (d *stateDecoder) uvarint(what string) uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail(what)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+// stateDecoder reads a state encoding; see wire.Reader.
+type stateDecoder struct{ *wire.Reader }
 
-func (d *stateDecoder) varint(what string) int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail(what)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *stateDecoder) float(what string) float64 {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.b) < 8 {
-		d.fail(what)
-		return 0
-	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
-	d.b = d.b[8:]
+// float reads a non-negative, finite float64.
+func (d stateDecoder) float(what string) float64 {
+	v := d.Float64(what)
 	if !(v >= 0 && v <= math.MaxFloat64) {
-		d.fail(what)
+		d.Fail(what)
 		return 0
 	}
-	return v
-}
-
-func (d *stateDecoder) byteVal(what string) byte {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.b) == 0 {
-		d.fail(what)
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
 	return v
 }
 
 // bytesVal reads an amount of bytes, which must fit an int64.
-func (d *stateDecoder) bytesVal(what string) Bytes {
-	v := d.uvarint(what)
+func (d stateDecoder) bytesVal(what string) Bytes {
+	v := d.Uvarint(what)
 	if v > math.MaxInt64 {
-		d.fail(what)
+		d.Fail(what)
 		return 0
 	}
 	return Bytes(v)
 }
 
-func (d *stateDecoder) sketch(e *Engine, what string) sketch.Sketch {
-	n := d.uvarint(what)
-	if d.err != nil {
+func (d stateDecoder) sketch(e *Engine, what string) sketch.Sketch {
+	enc := d.Bytes(d.Uvarint(what), what)
+	if d.Err() != nil {
 		return sketch.Sketch{}
 	}
-	if n > uint64(len(d.b)) {
-		d.fail(what)
-		return sketch.Sketch{}
-	}
-	enc := d.b[:n]
-	d.b = d.b[n:]
 	opts, err := sketch.DecodeOptions(enc)
-	if err != nil {
-		d.err = fmt.Errorf("%w: %s: %w", errCorruptState, what, err)
-		return sketch.Sketch{}
-	}
-	cfg, err := e.internConfig(opts)
 	if err == nil {
-		var s *sketch.Sketch
-		if s, err = cfg.Decode(enc); err == nil {
-			return *s
+		var cfg *sketch.Config
+		if cfg, err = e.internConfig(opts); err == nil {
+			var s *sketch.Sketch
+			if s, err = cfg.Decode(enc); err == nil {
+				return *s
+			}
 		}
 	}
-	d.err = fmt.Errorf("%w: %s: %w", errCorruptState, what, err)
+	d.Fail(fmt.Sprintf("%s (%v)", what, err))
 	return sketch.Sketch{}
 }
 
-func (d *stateDecoder) peaks(what string) peakRing {
+func (d stateDecoder) peaks(what string) peakRing {
 	var r peakRing
-	interval := d.uvarint(what)
-	r.cur = d.varint(what)
-	r.seen = d.uvarint(what)
-	n := d.uvarint(what)
-	if d.err != nil {
+	interval := d.Uvarint(what)
+	r.cur = d.Varint(what)
+	r.seen = d.Uvarint(what)
+	n := d.Uvarint(what)
+	if d.Err() != nil {
 		return r
 	}
 	if interval < uint64(time.Minute) || interval > math.MaxInt64 || n == 0 || n > MaxPeakWindows || (n < 64 && r.seen>>n != 0) {
-		d.fail(what)
+		d.Fail(what)
 		return r
 	}
 	r.interval = int64(interval)
@@ -461,42 +394,42 @@ func (d *stateDecoder) peaks(what string) peakRing {
 // decodeState decodes a state, checking every field: a corrupt record is
 // an error, never a panic or an unbounded allocation.
 func (e *Engine) decodeState(b []byte) (*containerState, error) {
-	d := stateDecoder{b: b}
-	if v := d.byteVal("version"); d.err == nil && v != stateVersion {
+	d := stateDecoder{wire.NewReader(b, errCorruptState)}
+	if v := d.Byte("version"); d.Err() == nil && v != stateVersion {
 		return nil, fmt.Errorf("%w: unsupported version %d", errCorruptState, v)
 	}
 	st := &containerState{}
-	st.first = d.varint("first sample time")
-	st.last = d.varint("last sample time")
-	samples := d.uvarint("sample count")
+	st.first = d.Varint("first sample time")
+	st.last = d.Varint("last sample time")
+	samples := d.Uvarint("sample count")
 	st.cpu = d.sketch(e, "cpu sketch")
 	st.mem = d.sketch(e, "memory sketch")
 	st.memPeaks = d.peaks("memory peaks")
-	st.thr.ref = d.varint("throttle time")
+	st.thr.ref = d.Varint("throttle time")
 	st.thr.sum = d.float("throttle sum")
 	st.thr.weight = d.float("throttle weight")
-	nOOM := d.uvarint("oom count")
-	if d.err == nil && nOOM > maxOOMRecords {
-		d.fail("oom count")
+	nOOM := d.Uvarint("oom count")
+	if d.Err() == nil && nOOM > maxOOMRecords {
+		d.Fail("oom count")
 	}
 	for range nOOM {
-		if d.err != nil {
+		if d.Err() != nil {
 			break
 		}
-		st.ooms = append(st.ooms, oomRecord{at: d.varint("oom time"), limit: d.bytesVal("oom limit"), usage: d.bytesVal("oom usage")})
+		st.ooms = append(st.ooms, oomRecord{at: d.Varint("oom time"), limit: d.bytesVal("oom limit"), usage: d.bytesVal("oom usage")})
 	}
-	switch d.byteVal("gpu marker") {
+	switch d.Byte("gpu marker") {
 	case 0:
 	case 1:
 		st.gpu = &gpuState{compute: d.sketch(e, "gpu compute sketch"), mem: d.sketch(e, "gpu memory sketch"), memPeaks: d.peaks("gpu memory peaks")}
 	default:
-		d.fail("gpu marker")
+		d.Fail("gpu marker")
 	}
-	if d.err != nil {
-		return nil, d.err
+	if err := d.Err(); err != nil {
+		return nil, err
 	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errCorruptState, len(d.b))
+	if rest := d.Rest(); len(rest) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errCorruptState, len(rest))
 	}
 	if samples > math.MaxInt64 || st.first > st.last || st.cpu.Config() != st.mem.Config() ||
 		(st.gpu != nil && (st.gpu.compute.Config() != st.cpu.Config() || st.gpu.mem.Config() != st.cpu.Config())) {

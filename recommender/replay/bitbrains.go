@@ -113,35 +113,14 @@ func decodeBitbrains(in input, opts Options, budget *rowBudget, skipped skipCoun
 	}
 	var rows []bbRow
 	err := in.read(func(r io.Reader) error {
-		tab, err := newTable(r, in.path, ';', budget)
-		if err != nil {
-			return err
-		}
-		var idx [len(bbColumns)]int
-		for i, name := range bbColumns {
-			if idx[i], err = tab.column(name); err != nil {
-				return err
-			}
-		}
-		for {
-			fields, ok, err := tab.next()
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return nil
-			}
-			if len(fields) != len(tab.cols) {
-				skipped[SkipFieldCount]++
-				continue
-			}
-			row, reason := parseBitbrainsRow(fields, &idx, !opts.KeepZeroMemory)
+		return readTable(r, in.path, ';', budget, skipped, bbColumns[:], func(fields []string, idx []int) {
+			row, reason := parseBitbrainsRow(fields, (*[len(bbColumns)]int)(idx), !opts.KeepZeroMemory)
 			if reason != "" {
 				skipped[reason]++
-				continue
+				return
 			}
 			rows = append(rows, row)
-		}
+		})
 	})
 	if err != nil {
 		return series{}, recommender.Workload{}, err

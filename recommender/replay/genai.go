@@ -106,49 +106,28 @@ func hashes(ms ...map[string][]point) []string {
 func decodeGenAIMetric(in input, budget *rowBudget, skipped skipCounts, maximum float64) (map[string][]point, error) {
 	pts := map[string][]point{}
 	err := in.read(func(r io.Reader) error {
-		tab, err := newTable(r, in.path, ',', budget)
-		if err != nil {
-			return err
-		}
-		var idx [3]int
-		for i, name := range [...]string{gaValue, gaTime, gaIP} {
-			if idx[i], err = tab.column(name); err != nil {
-				return err
-			}
-		}
-		for {
-			fields, ok, err := tab.next()
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return nil
-			}
-			if len(fields) != len(tab.cols) {
-				skipped[SkipFieldCount]++
-				continue
-			}
+		return readTable(r, in.path, ',', budget, skipped, []string{gaValue, gaTime, gaIP}, func(fields []string, idx []int) {
 			ip, ok := normalizeHash(fields[idx[2]])
 			if !ok {
 				skipped[SkipBadKey]++
-				continue
+				return
 			}
 			ts, reason := parseValue(fields[idx[1]], maxUnixSeconds)
 			if reason != "" {
 				skipped[reason]++
-				continue
+				return
 			}
 			v, reason := parseValue(fields[idx[0]], maximum)
 			if reason != "" {
 				skipped[reason]++
-				continue
+				return
 			}
 			prev, found := pts[ip]
 			if !found {
 				ip = strings.Clone(ip) // do not keep the whole line alive
 			}
 			pts[ip] = append(prev, point{t: unixNanos(ts), v: v})
-		}
+		})
 	})
 	return pts, err
 }

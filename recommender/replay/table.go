@@ -183,6 +183,34 @@ func (t *table) next() (fields []string, ok bool, err error) {
 	return t.fields, true, nil
 }
 
+// readTable reads r as a table separated by sep, finds the named columns
+// (a missing one is an error) and calls fn with each data row's fields and
+// the index of each named column in them. Rows with the wrong number of
+// fields are counted as SkipFieldCount and not passed on.
+func readTable(r io.Reader, path string, sep byte, budget *rowBudget, skipped skipCounts, names []string, fn func(fields []string, idx []int)) error {
+	tab, err := newTable(r, path, sep, budget)
+	if err != nil {
+		return err
+	}
+	idx := make([]int, len(names))
+	for i, name := range names {
+		if idx[i], err = tab.column(name); err != nil {
+			return err
+		}
+	}
+	for {
+		fields, ok, err := tab.next()
+		if err != nil || !ok {
+			return err
+		}
+		if len(fields) != len(tab.cols) {
+			skipped[SkipFieldCount]++
+			continue
+		}
+		fn(fields, idx)
+	}
+}
+
 // splitFields appends the fields of line to dst, each trimmed of spaces,
 // tabs and carriage returns. With limit > 0 it stops after limit fields
 // (the last holding the rest of the line), which is enough to tell that a

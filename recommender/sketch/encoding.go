@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/rightsizer/rightsizer/recommender/internal/wire"
 )
 
 // The binary encoding, version 1, little-endian:
@@ -62,59 +64,6 @@ func (s *Sketch) MarshalBinary() ([]byte, error) {
 	return s.AppendBinary(make([]byte, 0, 48+4*len(s.counts)))
 }
 
-// decoder reads the encoding and remembers the first error.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
-	}
-}
-
-func (d *decoder) u64(what string) uint64 {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.b) < 8 {
-		d.fail("truncated %s", what)
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
-}
-
-func (d *decoder) f64(what string) float64 { return math.Float64frombits(d.u64(what)) }
-
-func (d *decoder) uvarint(what string) uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad %s", what)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint(what string) int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("bad %s", what)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
 // header is the part of an encoding before the weights.
 type header struct {
 	opts   Options
@@ -132,18 +81,18 @@ func decodeHeader(data []byte) (header, error) {
 	if v := data[len(magic)]; v != version {
 		return header{}, fmt.Errorf("%w: unsupported version %d", ErrCorrupt, v)
 	}
-	d := decoder{b: data[len(magic)+1:]}
+	d := wire.NewReader(data[len(magic)+1:], ErrCorrupt)
 	var h header
-	h.opts.RelativeAccuracy = d.f64("relative accuracy")
-	hl := d.uvarint("half-life")
-	mb := d.uvarint("max buckets")
-	h.opts.MinValue = d.f64("min value")
-	h.ref = d.varint("reference time")
-	h.zero = d.f64("zero weight")
-	h.offset = d.varint("offset")
-	h.n = d.uvarint("bucket count")
-	if d.err != nil {
-		return header{}, d.err
+	h.opts.RelativeAccuracy = d.Float64("relative accuracy")
+	hl := d.Uvarint("half-life")
+	mb := d.Uvarint("max buckets")
+	h.opts.MinValue = d.Float64("min value")
+	h.ref = d.Varint("reference time")
+	h.zero = d.Float64("zero weight")
+	h.offset = d.Varint("offset")
+	h.n = d.Uvarint("bucket count")
+	if err := d.Err(); err != nil {
+		return header{}, err
 	}
 	if hl > math.MaxInt64 || mb > MaxBucketsLimit {
 		return header{}, fmt.Errorf("%w: half-life or max buckets out of range", ErrCorrupt)
@@ -153,7 +102,7 @@ func decodeHeader(data []byte) (header, error) {
 	if err := h.opts.Validate(); err != nil {
 		return header{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	h.rest = d.b
+	h.rest = d.Rest()
 	return h, nil
 }
 
