@@ -234,10 +234,10 @@ func (e *Engine) Len() int { return int(e.count.Load()) }
 func (e *Engine) sketchConfig(halfLife time.Duration) *sketch.Config {
 	o := sketch.DefaultOptions()
 	o.RelativeAccuracy, o.MaxBuckets, o.HalfLife = e.opts.RelativeAccuracy, e.opts.MaxBuckets, halfLife
-	c, err := e.internConfig(o)
+	c, err := e.internConfig(o, false)
 	if err != nil {
-		// Options and profiles are validated before they get here, and the
-		// engine makes one Config per distinct half-life.
+		// Unreachable: engine options and profiles are validated before
+		// they get here, and only decoded data is subject to the bound.
 		panic(fmt.Sprintf("sketch config: %v", err))
 	}
 	return c

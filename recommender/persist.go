@@ -359,7 +359,7 @@ func (d stateDecoder) sketch(e *Engine, what string) sketch.Sketch {
 	opts, err := sketch.DecodeOptions(enc)
 	if err == nil {
 		var cfg *sketch.Config
-		if cfg, err = e.internConfig(opts); err == nil {
+		if cfg, err = e.internConfig(opts, true); err == nil {
 			var s *sketch.Sketch
 			if s, err = cfg.Decode(enc); err == nil {
 				return *s
@@ -446,14 +446,20 @@ func (e *Engine) decodeState(b []byte) (*containerState, error) {
 	return st, nil
 }
 
-// internConfig returns the shared Config for opts, creating it.
-func (e *Engine) internConfig(o sketch.Options) (*sketch.Config, error) {
+// maxDecodedConfigs bounds the sketch Configs that checkpoint data can
+// make the engine create (each holds a mapping table of up to 128 KiB).
+const maxDecodedConfigs = 64
+
+// internConfig returns the shared Config for opts, creating it. Configs
+// asked for by decoded data (fromData) are bounded; the policy's are
+// bounded by the policy itself.
+func (e *Engine) internConfig(o sketch.Options, fromData bool) (*sketch.Config, error) {
 	e.cfgMu.Lock()
 	defer e.cfgMu.Unlock()
 	if c, ok := e.cfgs[o]; ok {
 		return c, nil
 	}
-	if len(e.cfgs) >= 64 {
+	if fromData && len(e.cfgs) >= maxDecodedConfigs {
 		return nil, errors.New("too many distinct sketch configurations")
 	}
 	c, err := sketch.NewConfig(o)
