@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	vpamodel "k8s.io/autoscaler/vertical-pod-autoscaler/pkg/recommender/model"
@@ -65,6 +66,7 @@ type EngineResult struct {
 	EngineSamplesPerSec         float64   `json:"engine_samples_per_sec"`
 	EngineSamplesPerSecRuns     []float64 `json:"engine_samples_per_sec_runs"`
 	EngineHeapBytesPerContainer float64   `json:"engine_heap_bytes_per_container"`
+	EngineCPUNsPerSample        float64   `json:"engine_cpu_ns_per_sample"`
 
 	Containers       int      `json:"containers_compared"`
 	SamplesPerSeries int      `json:"samples_per_container"`
@@ -262,11 +264,12 @@ func RunEngine(cfg EngineConfig) (EngineResult, error) {
 	}
 	res.VPAStateBytes = vpaStateBytes(week)
 
-	runs, heap, err := engineIngest(cfg)
+	runs, cpuNs, heap, err := engineIngest(cfg)
 	if err != nil {
 		return res, err
 	}
 	res.EngineSamplesPerSecRuns, res.EngineSamplesPerSec = runs, median(runs)
+	res.EngineCPUNsPerSample = median(cpuNs)
 	res.EngineHeapBytesPerContainer = heap
 	res.Notes = []string{
 		"insert/query: CPU series in cores; ours is sketch.Sketch (1 % accuracy, 24 h half-life), VPA's is util.NewDecayingHistogram with VPA's CPU options (5 % buckets, 24 h half-life); same samples, alternating, median of repeats",
@@ -274,6 +277,7 @@ func RunEngine(cfg EngineConfig) (EngineResult, error) {
 		"max_rel_err: worst |estimate−exact|/exact over P50, P90, P95, P99 of every container's decayed CPU distribution, for exact values ≥ 0.05 cores (beyond VPA's 0.01-core first bucket); *_all: every value",
 		"state_bytes: heap per container after a week at one sample a minute; ours: the engine's whole state (CPU and memory sketches, memory peaks, map entry and key); VPA: model.ContainerState + model.AggregateContainerState fed the same CPU and memory samples, in a map",
 		"engine: one sample = one container observation with CPU and memory; the goroutines ingest batches of 1,000 random containers after a warm-up that creates them all",
+		"engine_cpu_ns_per_sample: process CPU time (user+system, from getrusage) per sample, median of repeats; less sensitive than wall time to other tenants of a shared host",
 	}
 	return res, nil
 }
@@ -407,7 +411,7 @@ func benchKey(i int) recommender.ContainerKey {
 
 // engineIngest measures concurrent ingest into cfg.EngineContainers
 // containers and the heap each tracked container costs.
-func engineIngest(cfg EngineConfig) ([]float64, float64, error) {
+func engineIngest(cfg EngineConfig) (runs, cpuNs []float64, heap float64, err error) {
 	n := cfg.EngineContainers
 	keys := make([]recommender.ContainerKey, n)
 	levels := make([]float64, n)
@@ -451,7 +455,7 @@ func engineIngest(cfg EngineConfig) ([]float64, float64, error) {
 	}
 	e, err := recommender.NewEngine(o)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	// Warm-up: create every container.
 	warm := make([]recommender.Sample, 0, batchSize)
@@ -459,15 +463,15 @@ func engineIngest(cfg EngineConfig) ([]float64, float64, error) {
 		warm = append(warm, recommender.Sample{Key: k, Time: t0, Usage: recommender.Usage{CPU: recommender.MilliCPU(levels[i]), Memory: recommender.Bytes(levels[i] * 4 * float64(recommender.MiB)), Has: has}})
 		if len(warm) == batchSize {
 			if err := e.Ingest(warm); err != nil {
-				return nil, 0, err
+				return nil, nil, 0, err
 			}
 			warm = warm[:0]
 		}
 	}
-	var runs []float64
 	for range cfg.Repeats {
 		var wg sync.WaitGroup
 		errs := make(chan error, cfg.EngineGoroutines)
+		cpu0 := processCPU()
 		start := time.Now()
 		for g := range cfg.EngineGoroutines {
 			wg.Go(func() {
@@ -481,18 +485,30 @@ func engineIngest(cfg EngineConfig) ([]float64, float64, error) {
 		}
 		wg.Wait()
 		el := time.Since(start)
+		cpu := processCPU() - cpu0
 		close(errs)
 		if err := <-errs; err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
-		runs = append(runs, float64(perG*batchSize*cfg.EngineGoroutines)/el.Seconds())
+		n := float64(perG * batchSize * cfg.EngineGoroutines)
+		runs = append(runs, n/el.Seconds())
+		cpuNs = append(cpuNs, float64(cpu.Nanoseconds())/n)
 	}
 	after := heapNow()
 	runtime.KeepAlive(e)
 	runtime.KeepAlive(pools) // measured in both readings: keep it live
 	runtime.KeepAlive(keys)
 	if e.Len() != n {
-		return nil, 0, fmt.Errorf("engine tracks %d containers, want %d", e.Len(), n)
+		return nil, nil, 0, fmt.Errorf("engine tracks %d containers, want %d", e.Len(), n)
 	}
-	return runs, (after - before) / float64(n), nil
+	return runs, cpuNs, (after - before) / float64(n), nil
+}
+
+// processCPU returns the user and system CPU time the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -46,8 +46,8 @@ func run(cfg bench.EngineConfig, out string) error {
 	fmt.Printf("P90 query   ours %6.0f ns   vpa %6.0f ns\n", res.OursQueryNs, res.VPAQueryNs)
 	fmt.Printf("state       ours %6.0f B    vpa %6.0f B per container after a week at 1/min\n", res.OursStateBytes, res.VPAStateBytes)
 	fmt.Printf("max error   ours %6.2f%%    vpa %6.2f%%  (all values: %.2f%% vs %.2f%%)\n", 100*res.OursMaxRelErr, 100*res.VPAMaxRelErr, 100*res.OursMaxRelErrAll, 100*res.VPAMaxRelErrAll)
-	fmt.Printf("engine      %.2fM samples/s (median of %v) from %d goroutines into %d containers; %.0f B heap per container\n",
-		res.EngineSamplesPerSec/1e6, res.EngineSamplesPerSecRuns, res.EngineGoroutines, res.EngineContainers, res.EngineHeapBytesPerContainer)
+	fmt.Printf("engine      %.2fM samples/s (median of %d runs, %.0f ns of CPU per sample) from %d goroutines into %d containers; %.0f B heap per container\n",
+		res.EngineSamplesPerSec/1e6, len(res.EngineSamplesPerSecRuns), res.EngineCPUNsPerSample, res.EngineGoroutines, res.EngineContainers, res.EngineHeapBytesPerContainer)
 	fmt.Println("wrote", out)
 	return nil
 }
