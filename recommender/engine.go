@@ -103,6 +103,7 @@ type Engine struct {
 	stripes []stripe
 	mask    uint64
 	count   atomic.Int64 // containers tracked
+	latest  atomic.Int64 // newest sample time seen, ns since the epoch
 	log     *slog.Logger
 	metrics *engineMetrics
 
@@ -292,6 +293,7 @@ func (e *Engine) Ingest(samples []Sample) error {
 	sc := e.scratch.Get().(*ingestScratch)
 	defer e.scratch.Put(sc)
 	items := sc.items[:0]
+	var newest int64
 	for i := range samples {
 		s := &samples[i]
 		if why := validUsage(&s.Usage); why != "" {
@@ -307,7 +309,9 @@ func (e *Engine) Ingest(samples []Sample) error {
 			continue
 		}
 		items = append(items, ingestItem{i: int32(i), h: maphash.Comparable(e.seed, s.Key)})
+		newest = max(newest, s.Time.UnixNano())
 	}
+	e.advance(newest)
 	groups := sc.group(items, e.mask)
 	var pol *Policy
 	for len(groups) > 0 {
@@ -351,6 +355,26 @@ func (e *Engine) Ingest(samples []Sample) error {
 		return &ie
 	}
 	return nil
+}
+
+// advance raises the newest sample time seen to t.
+func (e *Engine) advance(t int64) {
+	for {
+		cur := e.latest.Load()
+		if t <= cur || e.latest.CompareAndSwap(cur, t) {
+			return
+		}
+	}
+}
+
+// Latest returns the time of the newest sample the engine has seen: the
+// engine's notion of "now", which is the wall clock for live sources and
+// the virtual time of a replay or simulation. Zero before any sample.
+func (e *Engine) Latest() time.Time {
+	if t := e.latest.Load(); t != 0 {
+		return time.Unix(0, t).UTC()
+	}
+	return time.Time{}
 }
 
 // ingestItem is a valid sample of a batch and its key's hash.
@@ -660,7 +684,8 @@ func compareContainerKeys(a, b ContainerKey) int {
 
 // GC drops the state of containers whose last sample is older than their
 // profile's Window plus one peak interval before now, and returns how many
-// it dropped. Their inventory records stay.
+// it dropped. Their inventory records stay. Run calls it with Latest(), so
+// that replays on old or virtual time age out by their own clock.
 func (e *Engine) GC(now time.Time) int {
 	pol := e.policy.Load()
 	dropped := 0

@@ -378,6 +378,7 @@ func TestQueries(t *testing.T) {
 	_, err = e.Workload(WorkloadKey{Namespace: "x", Kind: "Deployment", Name: "y"})
 	require.ErrorIs(t, err, ErrNotFound)
 
+	require.Equal(t, t0.Add(9*time.Minute), e.Latest(), "the newest sample's time")
 	require.Len(t, e.Workloads(), 1)
 	e.DeleteWorkload(a.WorkloadKey)
 	require.Empty(t, e.Workloads())
@@ -690,4 +691,29 @@ func TestStripeCollisionChain(t *testing.T) {
 	require.Same(t, other, st.get(7, &other.key))
 	_, ok := st.m[42]
 	require.False(t, ok, "an emptied chain leaves no map entry")
+}
+
+// TestRunGCFollowsTheData checks that Run ages states by the newest sample
+// time, not the wall clock: a replay of 2013 keeps its containers, and a
+// container ten days behind the newest data goes.
+func TestRunGCFollowsTheData(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		e := newTestEngine(t)
+		old := time.Date(2013, 7, 1, 0, 0, 0, 0, time.UTC)
+		stale, fresh := key("ns", "stale", "c"), key("ns", "fresh", "c")
+		feed(t, e, stale, old, time.Minute, 10, func(int) Usage { return cpuMem(1, MiB) })
+		feed(t, e, fresh, old.Add(10*24*time.Hour), time.Minute, 10, func(int) Usage { return cpuMem(1, MiB) })
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		time.Sleep(time.Hour + time.Second) // virtual: one GC tick
+		synctest.Wait()
+		cancel()
+		require.NoError(t, <-done)
+		_, err := e.Recommend(fresh)
+		require.NoError(t, err)
+		_, err = e.Recommend(stale)
+		require.ErrorIs(t, err, ErrNotFound)
+	})
 }

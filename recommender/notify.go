@@ -294,8 +294,9 @@ func (e *Engine) notify() {
 }
 
 // Run drives the engine's background work until ctx is done: the
-// notifier every NotifyInterval and GC every hour (by Options.Clock).
-// It returns nil on cancellation.
+// notifier every NotifyInterval and, every hour of Options.Clock, GC of
+// states older than their window before Latest(). It returns nil on
+// cancellation.
 func (e *Engine) Run(ctx context.Context) error {
 	notify := e.opts.Clock.NewTicker(e.opts.NotifyInterval)
 	defer notify.Stop()
@@ -308,7 +309,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-notify.C():
 			e.notify()
 		case <-gc.C():
-			if n := e.GC(e.opts.Clock.Now()); n > 0 {
+			if n := e.GC(e.Latest()); n > 0 {
 				e.log.Info("dropped stale container state", "containers", n)
 			}
 		}

@@ -70,11 +70,7 @@ const (
 	ResourceMemory                     // bytes of working set
 	ResourceGPUCompute                 // GPUs busy, as GPUCompute
 	ResourceGPUMemory                  // bytes of GPU memory
-	numResources
 )
-
-// Resources lists every Resource in canonical order.
-var Resources = [...]Resource{ResourceCPU, ResourceMemory, ResourceGPUCompute, ResourceGPUMemory}
 
 // String returns the resource's name as used in flags, YAML and output.
 func (r Resource) String() string {
