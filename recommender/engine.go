@@ -26,9 +26,9 @@ type Options struct {
 	// spread over, a power of two. Ingest groups a batch by stripe and takes
 	// each stripe's lock once, so fewer stripes mean larger groups whose
 	// cache misses overlap, while more stripes mean shorter lock holds for
-	// queries. Default 64: with 8 goroutines ingesting into 100,000
-	// containers on 2 cores it ingested 3.3–3.6M samples/s against 2.5M at
-	// 1024 (make bench-engine -stripes N).
+	// queries. Default 64: in a sweep with 8 goroutines ingesting into
+	// 100,000 containers on 2 cores, 64 stripes gave 3.3–3.6M samples/s and
+	// 1024 gave 2.5M (make bench-engine -stripes N; the host is noisy).
 	Stripes int
 	// RelativeAccuracy of every sketch (default 0.01) and MaxBuckets per
 	// sketch (default 2048); see sketch.Options.
@@ -45,7 +45,8 @@ type Options struct {
 	// NotifyInterval is how often subscribers are told about changed
 	// recommendations. Default 250 ms, well within the 1 s promise.
 	NotifyInterval time.Duration
-	// Clock drives the notifier and the skew check; nil means the real clock.
+	// Clock drives the notifier's and GC's tickers and the skew check; nil
+	// means the real clock.
 	Clock clock.WithTicker
 	// Logger; nil discards.
 	Logger *slog.Logger
