@@ -53,15 +53,7 @@ func TestOptionsValidate(t *testing.T) {
 			o := DefaultOptions()
 			tt.modify(&o)
 			err := o.Validate()
-			if len(tt.want) == 0 {
-				require.NoError(t, err)
-				return
-			}
-			errs := joined(err)
-			require.Len(t, errs, len(tt.want), "%v", err)
-			for i, w := range tt.want {
-				require.ErrorContains(t, errs[i], w)
-			}
+			requireErrors(t, err, tt.want)
 		})
 	}
 }
@@ -156,18 +148,28 @@ func TestClusterValidate(t *testing.T) {
 			c := valid()
 			tt.modify(&c)
 			err := c.Validate()
-			if len(tt.want) == 0 {
-				require.NoError(t, err)
+			if !requireErrors(t, err, tt.want) {
 				return
-			}
-			errs := joined(err)
-			require.Len(t, errs, len(tt.want), "%v", err)
-			for i, w := range tt.want {
-				require.ErrorContains(t, errs[i], w)
 			}
 			if tt.is != nil {
 				require.ErrorIs(t, err, tt.is)
 			}
 		})
 	}
+}
+
+// requireErrors asserts that err joins exactly the errors described by
+// want, in order (nil for none), and reports whether there were any.
+func requireErrors(t *testing.T, err error, want []string) bool {
+	t.Helper()
+	if len(want) == 0 {
+		require.NoError(t, err)
+		return false
+	}
+	errs := joined(err)
+	require.Len(t, errs, len(want), "%v", err)
+	for i, w := range want {
+		require.ErrorContains(t, errs[i], w)
+	}
+	return true
 }
