@@ -49,6 +49,10 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s)
 bench-engine: ## Sketch vs VPA's histogram, and engine ingest at 100k containers: bench/out/engine.json
 	$(GO) run ./bench/cmd/bench-engine -out bench/out/engine.json
 
+.PHONY: eval
+eval: ## Backtest rightsizer against provisioned, VPA and KRR on shared/data: bench/out/eval.{json,md}, eval-*.png
+	$(GO) run ./bench/cmd/eval -out bench/out
+
 .PHONY: bench
 bench: bench-engine ## Every benchmark: the engine harness, then micro-benchmarks into bench/out/micro.txt
 	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./recommender/... | tee bench/out/micro.txt

@@ -428,8 +428,17 @@ func (e *Engine) create(st *stripe, h uint64, k ContainerKey, pol *Policy) (*con
 		return nil, fmt.Errorf("%w: already tracking the maximum of %d containers", ErrInvalidSample, e.opts.MaxContainers)
 	}
 	p := pol.Resolve(k.WorkloadKey)
-	cs := newContainerState(e.sketchConfig(p.HalfLife), &p)
+	cs := e.newState(&p)
 	e.adopt(st, h, k, cs)
+	if cs.cal != nil {
+		e.inv.mu.RLock()
+		if w, ok := e.inv.workloads[k.WorkloadKey]; ok {
+			if c, ok := w.Container(k.Container); ok {
+				cs.inventoryChanged(w, &c)
+			}
+		}
+		e.inv.mu.RUnlock()
+	}
 	return cs, nil
 }
 
@@ -497,7 +506,7 @@ func (e *Engine) UpsertWorkload(w Workload) error {
 	e.inv.mu.Lock()
 	e.inv.workloads[w.Key] = &cp
 	e.inv.mu.Unlock()
-	e.markDirty(w.Key, w.Containers)
+	e.markDirty(&cp)
 	return nil
 }
 
@@ -509,13 +518,17 @@ func (e *Engine) DeleteWorkload(k WorkloadKey) {
 	e.inv.mu.Unlock()
 }
 
-func (e *Engine) markDirty(k WorkloadKey, cs []ContainerSpec) {
-	for _, c := range cs {
-		ck := ContainerKey{WorkloadKey: k, Container: c.Name}
+// markDirty tells the states of w's containers that their inventory
+// changed: the notifier re-evaluates them, and calibration learns the
+// requests in force.
+func (e *Engine) markDirty(w *Workload) {
+	for _, c := range w.Containers {
+		ck := ContainerKey{WorkloadKey: w.Key, Container: c.Name}
 		st, h := e.locate(&ck)
 		st.mu.Lock()
 		if s := st.get(h, &ck); s != nil {
 			s.dirty = true
+			s.inventoryChanged(w, &c)
 		}
 		st.mu.Unlock()
 	}
@@ -575,9 +588,16 @@ func (e *Engine) Recommend(k ContainerKey) (Recommendation, error) {
 
 // emptyRecommendation is the answer for a known container with no usage.
 func (e *Engine) emptyRecommendation(in *estimateInput) Recommendation {
-	p := in.profile
-	cs := newContainerState(e.sketchConfig(p.HalfLife), p)
-	return cs.recommend(in)
+	return e.newState(in.profile).recommend(in)
+}
+
+// newState makes an empty state with the sketches profile p asks for.
+func (e *Engine) newState(p *Profile) *containerState {
+	var live *sketch.Config
+	if p.LiveHalfLife > 0 {
+		live = e.sketchConfig(p.LiveHalfLife)
+	}
+	return newContainerState(e.sketchConfig(p.HalfLife), live, p)
 }
 
 // Workload returns the recommendations for every container of a

@@ -92,14 +92,16 @@ func TestRecommendSteady(t *testing.T) {
 	require.NoError(t, err)
 
 	p, _ := DefaultPolicy().Profile(ProfileBalanced)
-	// P90 of N(500, 50) is 564m; +15 % → ~649m, within the sketch's 1 %
-	// and the sampling noise.
-	require.InDelta(t, 564*1.15, float64(rec.CPU.Request), 15)
+	// P90 of N(500, 50) is 564m; balanced adds max(5 %, 50m) → 614m
+	// (below the peak cap, 1 % over the P99.9 of 655m), within the
+	// sketch's 1 % and the sampling noise.
+	require.InDelta(t, 564+50, float64(rec.CPU.Request), 15)
 	require.Zero(t, rec.CPU.Limit, "balanced sets no CPU limit")
 	require.LessOrEqual(t, rec.CPU.LowerBound, rec.CPU.Request)
 	require.GreaterOrEqual(t, rec.CPU.UpperBound, rec.CPU.Request)
 	require.Less(t, float64(rec.CPU.UpperBound), 1.1*float64(rec.CPU.Request), "a week of steady data gives tight bounds")
-	require.Less(t, rec.CPU.Risk, 0.01, "P90+15%% of a narrow normal is almost never exceeded")
+	// N(500, 50) exceeds 614m with probability P(z > 2.28) ≈ 1.1 %.
+	require.InDelta(t, 0.011, rec.CPU.Risk, 0.005)
 	require.InDelta(t, 850*float64(MiB)*1.15, float64(rec.Memory.Request), float64(10*MiB))
 	require.InDelta(t, 850*float64(MiB)*1.2, float64(rec.Memory.Limit), float64(10*MiB))
 	require.Less(t, rec.Memory.OOMRisk, 0.01)
@@ -107,9 +109,11 @@ func TestRecommendSteady(t *testing.T) {
 	require.Equal(t, Flags(0), rec.Flags)
 	require.Equal(t, int64(8*24*60), rec.Samples)
 	require.Equal(t, p.Name, rec.Profile)
-	require.Contains(t, rec.Reason, "balanced: CPU P90+15%, memory P98+15% over 8.0d (11520 samples)")
-	// 2 replicas × 730 h × (−1.35 cores × $0.035 − 3.05 GiB × $0.00346).
-	require.InDelta(t, -2*730*(1.351*0.035+3.05*0.00346), rec.MonthlyCostDelta, 3)
+	require.Contains(t, rec.Reason, "balanced: CPU P90+max(5%, 50m), memory P98+15% over 8.0d (11520 samples); live request over 4h")
+	// The live request covers the last hours of the same distribution.
+	require.InDelta(t, float64(rec.CPU.Request), float64(rec.CPU.Live), 40)
+	// 2 replicas × 730 h × (−1.386 cores × $0.035 − 3.05 GiB × $0.00346).
+	require.InDelta(t, -2*730*(1.386*0.035+3.05*0.00346), rec.MonthlyCostDelta, 3)
 }
 
 func TestYoungWorkloadHonestBounds(t *testing.T) {
@@ -196,7 +200,8 @@ func TestThrottledUsageIsCensored(t *testing.T) {
 	rec, err := e.Recommend(k)
 	require.NoError(t, err)
 	require.True(t, rec.Flags.Has(FlagThrottled))
-	require.GreaterOrEqual(t, rec.CPU.Request, MilliCPU(575))
+	require.GreaterOrEqual(t, rec.CPU.Request, MilliCPU(525), "at least the limit + 5 %")
+	require.GreaterOrEqual(t, rec.CPU.Live, MilliCPU(525))
 	require.Contains(t, rec.Reason, "throttled 40% of periods at its 500m limit")
 }
 
@@ -226,7 +231,9 @@ func TestReplicasMergeIntoOneState(t *testing.T) {
 	rec, err := e.Recommend(k)
 	require.NoError(t, err)
 	require.Equal(t, int64(2000), rec.Samples)
-	require.InDelta(t, 800*1.15, float64(rec.CPU.Request), 800*1.15*0.011)
+	// P90 is the busy replica's 800m; the margin would make 850m, but the
+	// peak cap holds it 1 % over the P99.9: 808m.
+	require.InDelta(t, 808, float64(rec.CPU.Request), 808*0.011)
 	// The window peak is the larger replica's.
 	require.InDelta(t, 600*1.2*float64(MiB), float64(rec.Memory.Limit), 1.2*6*float64(MiB))
 }

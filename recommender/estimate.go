@@ -3,6 +3,7 @@ package recommender
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +48,10 @@ func clamp(v, lo, hi float64) (float64, bool) {
 	}
 	return max(v, lo), false
 }
+
+// peakQuantile is the "highest usage" a peak cap refers to: the P99.9,
+// robust to a single outlier sample.
+const peakQuantile = 0.999
 
 // boundsDecorrelation is the spacing below which samples count as one
 // observation when judging how well a percentile is known: usage is
@@ -136,7 +141,7 @@ func (st *containerState) recommend(in *estimateInput) Recommendation {
 		dMem := (r.Memory.Request - r.Memory.CurrentRequest).GiB() * in.prices.GiBHour
 		r.MonthlyCostDelta = math.Round((dCPU+dMem)*in.prices.HoursMonth*replicas*100) / 100
 	}
-	r.Reason = why.line(p, h, st.samples)
+	r.Reason = why.line(p, r.CPU.Percentile, h, st.samples)
 	return r
 }
 
@@ -149,6 +154,19 @@ func current[T Amount](req, lim T, percentile float64) ResourceRecommendation[T]
 	}
 }
 
+// cpuTarget is a profile's CPU request from a usage distribution, before
+// throttling, autoscalers and the policy's floor and cap: the percentile,
+// plus the larger of the margin and the minimum headroom, at most the peak
+// cap over the P99.9.
+func cpuTarget(c *CPUPolicy, s *sketch.Sketch) float64 {
+	base := percentileEstimator{c.RequestPercentile}.estimate(s)
+	target := math.Max(base*(1+c.Margin), base+float64(c.MinHeadroom))
+	if c.PeakCap > 0 {
+		target = math.Min(target, withMargin(peakQuantile, c.PeakCap).estimate(s))
+	}
+	return target
+}
+
 func (st *containerState) recommendCPU(in *estimateInput, h history, flags *Flags, why *reason) ResourceRecommendation[MilliCPU] {
 	p := in.profile
 	cur, curLim := in.spec.Requests.CPU, in.spec.Limits.CPU
@@ -157,35 +175,48 @@ func (st *containerState) recommendCPU(in *estimateInput, h history, flags *Flag
 	}
 	rec := ResourceRecommendation[MilliCPU]{CurrentRequest: cur, CurrentLimit: curLim, Percentile: p.CPU.RequestPercentile}
 	lo, hi := float64(p.CPU.Min), float64(p.CPU.Max)
-	target := withMargin(p.CPU.RequestPercentile, p.CPU.Margin).estimate(&st.cpu)
+	cpuPol := &p.CPU
+	if st.cal != nil && p.CPU.RiskBudget > 0 {
+		c := p.CPU
+		c.RequestPercentile = st.cal.percentile()
+		cpuPol, rec.Percentile = &c, c.RequestPercentile
+	}
+	target := cpuTarget(cpuPol, &st.cpu)
+	live := target
+	if st.cpuLive.Config() != nil && !st.cpuLive.Empty() {
+		live = cpuTarget(cpuPol, &st.cpuLive)
+	}
 	throttled := st.thr.weight > 0 && st.thr.mean() >= p.ThrottleThreshold
 	if throttled {
 		*flags |= FlagThrottled
 		if curLim > 0 {
 			// Usage cannot pass the limit, so what was seen is a floor on
 			// demand: start from the limit.
-			target = math.Max(target, float64(curLim)*(1+p.CPU.Margin))
+			floor := float64(curLim) * (1 + p.CPU.Margin)
+			target, live = math.Max(target, floor), math.Max(live, floor)
 		}
 		why.add("throttled %.0f%% of periods%s: usage is censored, sized from the limit", 100*st.thr.mean(), limitSuffix(curLim))
 	}
 	rec.Uncapped = MilliCPU(math.Ceil(target))
 	req, capped := clamp(target, lo, hi)
+	live, _ = clamp(live, lo, hi)
 	if in.scaledOn.Has(ResourceCPU) && cur > 0 {
 		*flags |= FlagAutoscaled
 		why.add("an autoscaler scales on cpu: request kept at %v so its target keeps its meaning", cur)
-		req, capped, rec.Kept = float64(cur), false, true
+		req, live, capped, rec.Kept = float64(cur), float64(cur), false, true
 	}
 	if capped {
 		*flags |= FlagCapped
 		why.add("cpu capped at %v by policy", p.CPU.Max)
 	}
 	rec.Request = MilliCPU(math.Ceil(req))
+	rec.Live = MilliCPU(math.Ceil(live))
 	if p.CPU.LimitPercentile > 0 {
 		lim := withMargin(p.CPU.LimitPercentile, p.CPU.LimitMargin).estimate(&st.cpu)
 		if throttled && curLim > 0 {
 			lim = math.Max(lim, 1.5*float64(curLim))
 		}
-		lim, c := clamp(math.Max(lim, req), lo, hi)
+		lim, c := clamp(math.Max(lim, math.Max(req, live)), lo, hi)
 		if c {
 			*flags |= FlagCapped
 		}
@@ -314,14 +345,20 @@ func (r *reason) add(format string, args ...any) {
 }
 
 // line renders the reason as one line: the basis first, then the notes.
-func (r *reason) line(p *Profile, h history, samples int64) string {
+func (r *reason) line(p *Profile, cpuPercentile float64, h history, samples int64) string {
 	var b strings.Builder
 	if samples == 0 {
 		b.WriteString("no usage seen yet: current requests kept")
 	} else {
-		fmt.Fprintf(&b, "%s: CPU %s+%.0f%%, memory %s+%.0f%% over %s (%d samples)",
-			p.Name, percentileName(p.CPU.RequestPercentile), 100*p.CPU.Margin,
+		fmt.Fprintf(&b, "%s: CPU %s%s, memory %s+%.0f%% over %s (%d samples)",
+			p.Name, percentileName(cpuPercentile), cpuRule(&p.CPU),
 			percentileName(p.Memory.RequestPercentile), 100*p.Memory.Margin, humanDuration(h.span), samples)
+		if p.CPU.RiskBudget > 0 {
+			fmt.Fprintf(&b, ", calibrated to a %s%% budget", strconv.FormatFloat(100*p.CPU.RiskBudget, 'f', -1, 64))
+		}
+		if p.LiveHalfLife > 0 {
+			fmt.Fprintf(&b, "; live request over %s", humanDuration(p.LiveHalfLife))
+		}
 		if samples < p.MinSamples || h.span < p.MinHistory {
 			fmt.Fprintf(&b, "; short history (want %s and %d samples): wide bounds", humanDuration(p.MinHistory), p.MinSamples)
 		}
@@ -331,6 +368,21 @@ func (r *reason) line(p *Profile, h history, samples int64) string {
 		b.WriteString(n)
 	}
 	return b.String()
+}
+
+// cpuRule writes what a CPU policy adds to its percentile: "+5%", "+50m"
+// or "+max(5%, 50m)".
+func cpuRule(c *CPUPolicy) string {
+	m := strings.TrimSuffix(fmt.Sprintf("%.1f", 100*c.Margin), ".0") + "%"
+	switch {
+	case c.Margin > 0 && c.MinHeadroom > 0:
+		return "+max(" + m + ", " + c.MinHeadroom.String() + ")"
+	case c.MinHeadroom > 0:
+		return "+" + c.MinHeadroom.String()
+	case c.Margin > 0:
+		return "+" + m
+	}
+	return ""
 }
 
 // percentileName writes 0.9 as "P90", 0.995 as "P99.5" and 1 as "max".

@@ -41,5 +41,5 @@ func Example() {
 	}
 	fmt.Printf("cpu %v → %v, memory %v → %v (limit %v), confidence %.2f, $%.0f/month\n",
 		r.CPU.CurrentRequest, r.CPU.Request, r.Memory.CurrentRequest, r.Memory.Request, r.Memory.Limit, r.Confidence, r.MonthlyCostDelta)
-	// Output: cpu 2 → 449m, memory 4Gi → 1.01Gi (limit 1.06Gi), confidence 1.00, $-142/month
+	// Output: cpu 2 → 403m, memory 4Gi → 1.01Gi (limit 1.06Gi), confidence 1.00, $-145/month
 }

@@ -33,7 +33,7 @@ const engineHeader = "rightsizer-engine/1"
 const (
 	keyContainer = 'c'
 	keyInventory = 'i'
-	stateVersion = 1
+	stateVersion = 2
 )
 
 // ckptTracker remembers what changed between checkpoints that a state's
@@ -274,7 +274,7 @@ func decodeContainerKey(b []byte) (ContainerKey, error) {
 	return ContainerKey{WorkloadKey: WorkloadKey{Cluster: parts[0], Namespace: parts[1], Kind: parts[2], Name: parts[3]}, Container: parts[4]}, nil
 }
 
-// appendBinary encodes the state, version 1:
+// appendBinary encodes the state, version 2:
 //
 //	byte     version
 //	varint   first, last sample time (ns); uvarint samples
@@ -283,6 +283,9 @@ func decodeContainerKey(b []byte) (ContainerKey, error) {
 //	varint   throttle reference; float64 sum, weight
 //	uvarint  OOM count; per OOM varint time, uvarint limit, usage
 //	byte     1 if GPU state follows: sketch compute, sketch memory, peaks
+//	byte     1 if the live CPU sketch follows; then the sketch
+//	byte     1 if calibration follows; then float64 budget, alpha,
+//	         uvarint request, byte managed, varint next, uvarint n, over
 func (st *containerState) appendBinary(b []byte) []byte {
 	b = append(b, stateVersion)
 	b = binary.AppendVarint(b, st.first)
@@ -301,12 +304,34 @@ func (st *containerState) appendBinary(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(o.usage))
 	}
 	if st.gpu == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = appendSketch(b, &st.gpu.compute)
+		b = appendSketch(b, &st.gpu.mem)
+		b = st.gpu.memPeaks.appendBinary(b)
+	}
+	if st.cpuLive.Config() == nil {
+		b = append(b, 0)
+	} else {
+		b = appendSketch(append(b, 1), &st.cpuLive)
+	}
+	c := st.cal
+	if c == nil {
 		return append(b, 0)
 	}
 	b = append(b, 1)
-	b = appendSketch(b, &st.gpu.compute)
-	b = appendSketch(b, &st.gpu.mem)
-	return st.gpu.memPeaks.appendBinary(b)
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(c.budget))
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(c.alpha))
+	b = binary.AppendUvarint(b, uint64(c.req))
+	managed := byte(0)
+	if c.managed {
+		managed = 1
+	}
+	b = append(b, managed)
+	b = binary.AppendVarint(b, c.next)
+	b = binary.AppendUvarint(b, uint64(c.n))
+	return binary.AppendUvarint(b, uint64(c.over))
 }
 
 func appendSketch(b []byte, s *sketch.Sketch) []byte {
@@ -424,6 +449,28 @@ func (e *Engine) decodeState(b []byte) (*containerState, error) {
 		st.gpu = &gpuState{compute: d.sketch(e, "gpu compute sketch"), mem: d.sketch(e, "gpu memory sketch"), memPeaks: d.peaks("gpu memory peaks")}
 	default:
 		d.Fail("gpu marker")
+	}
+	switch d.Byte("live marker") {
+	case 0:
+	case 1:
+		st.cpuLive = d.sketch(e, "live cpu sketch")
+	default:
+		d.Fail("live marker")
+	}
+	switch d.Byte("calibration marker") {
+	case 0:
+	case 1:
+		c := &calibration{budget: d.float("budget"), alpha: d.float("alpha")}
+		c.req = MilliCPU(min(d.Uvarint("calibrated request"), math.MaxInt64))
+		c.managed = d.Byte("managed") == 1
+		c.next = d.Varint("calibration time")
+		c.n, c.over = int32(min(d.Uvarint("calibration count"), math.MaxInt32)), int32(min(d.Uvarint("calibration misses"), math.MaxInt32))
+		if !(c.budget > 0 && c.budget <= 0.5 && c.alpha > 0 && c.alpha <= 0.5 && c.over <= c.n) {
+			d.Fail("calibration")
+		}
+		st.cal = c
+	default:
+		d.Fail("calibration marker")
 	}
 	if err := d.Err(); err != nil {
 		return nil, err

@@ -34,7 +34,7 @@ func TestLoadPolicyGood(t *testing.T) {
 
 	def := p.Resolve(wk("shop", "Deployment", "api"))
 	require.Equal(t, "steady-batch", def.Name)
-	require.Equal(t, 0.8, def.CPU.RequestPercentile, "inherited from cost")
+	require.Equal(t, 0.85, def.CPU.RequestPercentile, "inherited from cost")
 	require.Equal(t, 0.95, def.Memory.RequestPercentile, "riskBudget 0.05")
 	require.Equal(t, 256*MiB, def.Memory.Min)
 	require.Equal(t, 48*time.Hour, def.HalfLife)
@@ -55,7 +55,7 @@ func TestLoadPolicyGood(t *testing.T) {
 	require.Equal(t, 0.5, fraud.CPU.Margin)
 	other := p.Resolve(wk("payments", "Deployment", "web"))
 	require.Equal(t, ProfilePerformance, other.Name)
-	require.Equal(t, 0.25, other.CPU.Margin)
+	require.Equal(t, 0.1, other.CPU.Margin)
 
 	batch := p.Resolve(wk("batch", "CronJob", "nightly"))
 	require.Equal(t, "steady-batch", batch.Name)

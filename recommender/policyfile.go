@@ -154,6 +154,7 @@ type profileFields struct {
 	Memory            *memorySpec    `yaml:"memory"`
 	GPU               *gpuSpec       `yaml:"gpu"`
 	HalfLife          *durationValue `yaml:"halfLife"`
+	LiveHalfLife      *durationValue `yaml:"liveHalfLife"`
 	PeakInterval      *durationValue `yaml:"peakInterval"`
 	Window            *durationValue `yaml:"window"`
 	MinHistory        *durationValue `yaml:"minHistory"`
@@ -168,6 +169,8 @@ type cpuSpec struct {
 	Margin            *float64     `yaml:"margin"`
 	LimitPercentile   *float64     `yaml:"limitPercentile"`
 	LimitMargin       *float64     `yaml:"limitMargin"`
+	PeakCap           *float64     `yaml:"peakCap"`
+	MinHeadroom       *cpuQuantity `yaml:"minHeadroom"`
 	Min               *cpuQuantity `yaml:"min"`
 	Max               *cpuQuantity `yaml:"max"`
 }
@@ -223,9 +226,17 @@ func (f *profileFields) empty() bool { return *f == profileFields{} }
 func (f profileFields) apply(p *Profile) {
 	if c := f.CPU; c != nil {
 		percentileOrBudget(&p.CPU.RequestPercentile, c.RequestPercentile, c.RiskBudget)
+		switch {
+		case c.RiskBudget != nil:
+			p.CPU.RiskBudget = *c.RiskBudget
+		case c.RequestPercentile != nil:
+			p.CPU.RiskBudget = 0 // an explicit percentile: no budget to calibrate to
+		}
 		set(&p.CPU.Margin, c.Margin)
 		set(&p.CPU.LimitPercentile, c.LimitPercentile)
 		set(&p.CPU.LimitMargin, c.LimitMargin)
+		set(&p.CPU.PeakCap, c.PeakCap)
+		set((*cpuQuantity)(&p.CPU.MinHeadroom), c.MinHeadroom)
 		set((*cpuQuantity)(&p.CPU.Min), c.Min)
 		set((*cpuQuantity)(&p.CPU.Max), c.Max)
 	}
@@ -244,6 +255,7 @@ func (f profileFields) apply(p *Profile) {
 		set(&p.GPU.MemoryMargin, g.MemoryMargin)
 	}
 	set((*durationValue)(&p.HalfLife), f.HalfLife)
+	set((*durationValue)(&p.LiveHalfLife), f.LiveHalfLife)
 	set((*durationValue)(&p.PeakInterval), f.PeakInterval)
 	set((*durationValue)(&p.Window), f.Window)
 	set((*durationValue)(&p.MinHistory), f.MinHistory)

@@ -22,9 +22,13 @@ type containerState struct {
 	cpu      sketch.Sketch // millicores
 	mem      sketch.Sketch // bytes of working set
 	memPeaks peakRing      // largest working set per peak window
-	gpu      *gpuState     // nil until a GPU sample arrives
-	ooms     []oomRecord   // the most recent OOM kills, oldest first
-	thr      decayedMean   // fraction of CFS periods throttled
+	// cpuLive is CPU over the profile's short LiveHalfLife; its Config is
+	// nil when the profile keeps no live horizon.
+	cpuLive sketch.Sketch
+	cal     *calibration // nil unless the profile has a CPU risk budget
+	gpu     *gpuState    // nil until a GPU sample arrives
+	ooms    []oomRecord  // the most recent OOM kills, oldest first
+	thr     decayedMean  // fraction of CFS periods throttled
 
 	first, last int64 // times of the first and last sample, ns since the epoch
 	samples     int64
@@ -36,6 +40,61 @@ type containerState struct {
 	dirty   bool // changed since the notifier last looked
 	unsaved bool // changed since the last checkpoint
 }
+
+// calibration adapts a risk-budget profile's CPU percentile to what its
+// advice achieved (see CPUPolicy.RiskBudget). While the workload is
+// managed (its requests are rightsizer's own), every CalibrationInterval of
+// data it compares the share of CPU samples above the request in force
+// with the budget b, and moves the miscoverage level alpha by
+// CalibrationGain × (b − share), within [b/10, min(5b, 0.5)]. This is
+// adaptive conformal inference (Gibbs and Candès, 2021) on the request a
+// user actually runs with, whatever a controller's stabilisation and
+// reactions make of the recommendation.
+type calibration struct {
+	budget  float64
+	alpha   float64  // the request is the (1 − alpha) quantile
+	req     MilliCPU // the CPU request in force, from the inventory
+	managed bool     // rightsizer's controller applies the requests
+	next    int64    // data time of the next update, ns
+	n, over int32    // samples since the last update, and how many exceeded req
+}
+
+// Calibration constants: a window of an hour of data, and a gain that
+// moves alpha by a tenth of the miss in one window (converging within a
+// day or two of hourly windows).
+const (
+	CalibrationInterval = time.Hour
+	CalibrationGain     = 0.1
+	calibrationMinN     = 6
+)
+
+func newCalibration(budget float64) *calibration {
+	return &calibration{budget: budget, alpha: budget}
+}
+
+// observe counts a CPU sample against the request in force and, when the
+// window has passed, updates alpha.
+func (c *calibration) observe(cpu MilliCPU, tns int64) {
+	if c.managed && c.req > 0 {
+		c.n++
+		if cpu > c.req {
+			c.over++
+		}
+	}
+	if tns < c.next {
+		return
+	}
+	if c.n >= calibrationMinN {
+		b := c.budget
+		share := float64(c.over) / float64(c.n)
+		c.alpha = min(max(c.alpha+CalibrationGain*(b-share), b/10), min(5*b, 0.5))
+	}
+	c.n, c.over = 0, 0
+	c.next = tns + int64(CalibrationInterval)
+}
+
+// percentile returns the calibrated percentile.
+func (c *calibration) percentile() float64 { return 1 - c.alpha }
 
 // halfLife returns the decay half-life of the state's sketches, in ns.
 func (st *containerState) halfLife() int64 { return int64(st.cpu.Config().Options().HalfLife) }
@@ -57,12 +116,21 @@ type oomRecord struct {
 // maxOOMRecords bounds the OOM kills a container remembers.
 const maxOOMRecords = 4
 
-func newContainerState(cfg *sketch.Config, p *Profile) *containerState {
-	return &containerState{
+// newContainerState makes a state with sketches of cfg, and of live (nil:
+// no live horizon) for cpuLive.
+func newContainerState(cfg, live *sketch.Config, p *Profile) *containerState {
+	st := &containerState{
 		cpu:      cfg.Make(),
 		mem:      cfg.Make(),
 		memPeaks: newPeakRing(p.PeakInterval, p.peakWindows()),
 	}
+	if live != nil {
+		st.cpuLive = live.Make()
+	}
+	if p.CPU.RiskBudget > 0 {
+		st.cal = newCalibration(p.CPU.RiskBudget)
+	}
+	return st
 }
 
 // validUsage reports why a sample's values cannot be recorded, if they
@@ -90,10 +158,16 @@ const maxGPUs = 1024
 // add records a validated sample.
 func (st *containerState) add(u *Usage, t time.Time) {
 	// Errors are impossible here: validUsage has checked every value.
+	tns := t.UnixNano()
 	if u.Has.Has(ResourceCPU) {
 		_ = st.cpu.Add(float64(u.CPU), t)
+		if st.cpuLive.Config() != nil {
+			_ = st.cpuLive.Add(float64(u.CPU), t)
+		}
+		if st.cal != nil {
+			st.cal.observe(u.CPU, tns)
+		}
 	}
-	tns := t.UnixNano()
 	if u.Has.Has(ResourceMemory) {
 		_ = st.mem.Add(float64(u.Memory), t)
 		st.memPeaks.add(tns, u.Memory)
@@ -122,6 +196,13 @@ func (st *containerState) add(u *Usage, t time.Time) {
 	}
 	st.samples++
 	st.dirty, st.unsaved = true, true
+}
+
+// inventoryChanged takes what the state needs from its inventory record.
+func (st *containerState) inventoryChanged(w *Workload, c *ContainerSpec) {
+	if st.cal != nil {
+		st.cal.req, st.cal.managed = c.Requests.CPU, w.Managed
+	}
 }
 
 // recordOOM remembers a kill, keeping the newest maxOOMRecords.
@@ -330,6 +411,11 @@ func (st *containerState) merge(o *containerState, halfLife int64) error {
 	}
 	if err := st.mem.Merge(&o.mem); err != nil {
 		return err
+	}
+	if st.cpuLive.Config() != nil && o.cpuLive.Config() != nil {
+		if err := st.cpuLive.Merge(&o.cpuLive); err != nil {
+			return err
+		}
 	}
 	st.memPeaks.merge(&o.memPeaks)
 	if o.gpu != nil {

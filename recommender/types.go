@@ -257,6 +257,10 @@ type Workload struct {
 	// KEDA) scales this workload on; the engine will not recommend against
 	// the autoscaler's target for them.
 	AutoscaledOn ResourceSet
+	// Managed says that rightsizer's controller applies this workload's
+	// recommendations (an opt-in per workload), so that its requests are
+	// rightsizer's own: risk-budget calibration then learns from them.
+	Managed bool
 }
 
 // Container returns the spec of the named container, if the workload has it.

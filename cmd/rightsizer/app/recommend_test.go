@@ -78,7 +78,7 @@ func TestRecommendDemo(t *testing.T) {
 	table, _, err := run(t, "recommend", "--demo", "--duration", "1d", "-n", "shop", "--profile", "performance")
 	require.NoError(t, err)
 	require.Contains(t, table, "WORKLOAD")
-	require.Contains(t, table, "performance: CPU P98+25%")
+	require.Contains(t, table, "performance: CPU P98+max(10%, 100m)")
 	require.NotContains(t, table, "payments/")
 	require.Contains(t, table, "Total over")
 }

@@ -33,6 +33,6 @@ func NewCommand(out, errOut io.Writer) *cobra.Command {
 		}
 		return slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: l})), nil
 	}
-	root.AddCommand(newRecommendCommand(logger))
+	root.AddCommand(newRecommendCommand(logger), newBacktestCommand(logger))
 	return root
 }

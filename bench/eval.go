@@ -1,0 +1,208 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rightsizer/rightsizer/recommender/backtest"
+	"github.com/rightsizer/rightsizer/recommender/replay"
+)
+
+// EvalPolicies are the policies `make eval` compares, baselines first.
+var evalPolicies = []string{"provisioned", "vpa", "krr", "cost", "balanced", "performance", "budget-1", "budget-5"}
+
+// EvalPolicies returns the policies of `make eval`.
+func EvalPolicies() []string { return append([]string(nil), evalPolicies...) }
+
+// evalDatasets maps eval.json's dataset keys to folders under shared/data.
+var evalDatasets = []struct{ key, name string }{
+	{"bitbrains", "bitbrains-rnd/2013-7"},
+	{"genai", "alibaba-genai-2026"},
+}
+
+// Target is one of the issue's acceptance checks, evaluated on the data.
+type Target struct {
+	Dataset string `json:"dataset"`
+	Name    string `json:"name"`
+	Pass    bool   `json:"pass"`
+	Detail  string `json:"detail"`
+}
+
+// EvalResult is what `make eval` writes.
+type EvalResult struct {
+	// Datasets maps a dataset key to a policy to its figures. Figures a
+	// dataset lacks are null.
+	Datasets map[string]map[string]map[string]*float64 `json:"datasets"`
+	Targets  []Target                                  `json:"targets"`
+	Elapsed  string                                    `json:"elapsed"`
+	Results  []backtest.Result                         `json:"-"`
+	fs       []backtest.Factory
+}
+
+// RunEval backtests every policy on the shared datasets.
+func RunEval(ctx context.Context) (*EvalResult, error) {
+	start := time.Now()
+	fs, err := evalFactories()
+	if err != nil {
+		return nil, err
+	}
+	out := &EvalResult{Datasets: map[string]map[string]map[string]*float64{}, fs: fs}
+	for _, ed := range evalDatasets {
+		dir, err := replay.Locate(ed.name)
+		if err != nil {
+			return nil, err
+		}
+		ds, err := backtest.LoadDatasets(dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range ds {
+			ps, err := backtest.NewAll(fs, d, backtest.Options{})
+			if err != nil {
+				return nil, err
+			}
+			scores, err := backtest.Run(ctx, d, ps, backtest.Options{})
+			if err != nil {
+				return nil, err
+			}
+			r := backtest.NewResult(d, backtest.Options{}, scores)
+			out.Results = append(out.Results, r)
+			out.record(ed.key, d, scores)
+		}
+	}
+	out.Targets = checkTargets(out.Datasets)
+	out.Elapsed = time.Since(start).Round(time.Millisecond).String()
+	return out, nil
+}
+
+func evalFactories() ([]backtest.Factory, error) {
+	var fs []backtest.Factory
+	for _, n := range evalPolicies {
+		f, err := backtest.BaselineFactory(n)
+		if err != nil {
+			if f, err = backtest.PolicyFactory(n); err != nil {
+				return nil, err
+			}
+		}
+		fs = append(fs, f)
+	}
+	return fs, nil
+}
+
+func ptr(v float64) *float64 { return &v }
+
+// record files a dataset's scores under eval.json's keys. The GenAI
+// trace's GPU busy time and memory fraction go under extra keys, since the
+// issue's keys name CPU and memory.
+func (e *EvalResult) record(key string, d *backtest.Dataset, scores []backtest.Score) {
+	m := e.Datasets[key]
+	if m == nil {
+		m = map[string]map[string]*float64{}
+		e.Datasets[key] = m
+	}
+	for i := range scores {
+		s := &scores[i]
+		f := m[s.Policy]
+		if f == nil {
+			f = map[string]*float64{}
+			m[s.Policy] = f
+		}
+		switch d.Name {
+		case "genai":
+			f["cpu_core_hours"], f["cpu_over_frac"], f["cpu_unmet_core_hours"] = nil, nil, nil
+			f["gpu_busy_hours"], f["gpu_busy_over_frac"], f["gpu_busy_unmet_hours"] = ptr(s.CPUCoreHours), ptr(s.CPUOverFrac), ptr(s.CPUUnmetCoreHours)
+			f["mem_gib_hours"], f["oom_events"], f["changes_per_day"] = ptr(s.MemGiBHours), ptr(float64(s.OOMEvents)), ptr(s.ChangesPerDay)
+			f["gpu_cost_usd"] = ptr(backtest.Cost(d, s))
+		case "genai-memfrac":
+			f["mem_frac_limit_hours"], f["mem_frac_oom_events"], f["mem_frac_changes_per_day"] = ptr(s.MemGiBHours), ptr(float64(s.OOMEvents)), ptr(s.ChangesPerDay)
+		default:
+			f["cpu_core_hours"], f["cpu_over_frac"], f["cpu_unmet_core_hours"] = ptr(s.CPUCoreHours), ptr(s.CPUOverFrac), ptr(s.CPUUnmetCoreHours)
+			f["mem_gib_hours"], f["oom_events"], f["changes_per_day"] = ptr(s.MemGiBHours), ptr(float64(s.OOMEvents)), ptr(s.ChangesPerDay)
+			f["cost_usd"] = ptr(backtest.Cost(d, s))
+		}
+	}
+}
+
+func get(m map[string]map[string]*float64, policy, k string) float64 {
+	if v := m[policy][k]; v != nil {
+		return *v
+	}
+	return math.NaN()
+}
+
+// checkTargets evaluates the issue's targets on the development data.
+func checkTargets(data map[string]map[string]map[string]*float64) []Target {
+	var ts []Target
+	for _, ds := range []string{"bitbrains", "genai"} {
+		m := data[ds]
+		if m == nil {
+			continue
+		}
+		cpuKey, overKey := "cpu_core_hours", "cpu_over_frac"
+		if ds == "genai" {
+			cpuKey, overKey = "gpu_busy_hours", "gpu_busy_over_frac"
+		}
+		bc, vc := get(m, "balanced", cpuKey), get(m, "vpa", cpuKey)
+		bo, vo := get(m, "balanced", overKey), get(m, "vpa", overKey)
+		ts = append(ts, Target{ds, "balanced requests ≥ 15 % less compute than vpa, no more often above the request",
+			bc <= 0.85*vc && bo <= vo,
+			fmt.Sprintf("balanced %.1f vs vpa %.1f (%+.1f %%); above request %.2f %% vs %.2f %%", bc, vc, 100*(bc-vc)/vc, 100*bo, 100*vo)})
+		bm, km := get(m, "balanced", "mem_gib_hours"), get(m, "krr", "mem_gib_hours")
+		bk, vk, kk := get(m, "balanced", "oom_events"), get(m, "vpa", "oom_events"), get(m, "krr", "oom_events")
+		ts = append(ts, Target{ds, "balanced: no more OOM kills than vpa or krr, fewer memory GiB-hours than krr",
+			bk <= vk && bk <= kk && bm < km,
+			fmt.Sprintf("OOM kills balanced %.0f, vpa %.0f, krr %.0f; GiB-h balanced %.1f vs krr %.1f (%+.1f %%)", bk, vk, kk, bm, km, 100*(bm-km)/km)})
+		for _, b := range []struct {
+			name   string
+			budget float64
+		}{{"budget-1", 0.01}, {"budget-5", 0.05}} {
+			o := get(m, b.name, overKey)
+			ts = append(ts, Target{ds, b.name + " calibrated: realised share above request within ½× to 1½× the budget",
+				o >= 0.5*b.budget && o <= 1.5*b.budget,
+				fmt.Sprintf("%.2f %% for a budget of %.0f %% (window %.1f–%.1f %%)", 100*o, 100*b.budget, 50*b.budget, 150*b.budget)})
+		}
+	}
+	return ts
+}
+
+// Write writes eval.json, eval.md and one plot per dataset into dir.
+func (e *EvalResult) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "eval.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	var md bytes.Buffer
+	md.WriteString("# Backtest of rightsizer against VPA and KRR\n\n`make eval` on `shared/data`; each policy sees only the past at each decision point.\n\n## Targets\n\n")
+	for _, t := range e.Targets {
+		mark := "FAIL"
+		if t.Pass {
+			mark = "pass"
+		}
+		fmt.Fprintf(&md, "- **%s** %s, %s: %s\n", mark, t.Dataset, t.Name, t.Detail)
+	}
+	md.WriteString("\n## Results\n\n")
+	if err := backtest.WriteMarkdown(&md, e.Results); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "eval.md"), md.Bytes(), 0o644); err != nil {
+		return err
+	}
+	for _, r := range e.Results {
+		if err := backtest.SaveResultPlot(filepath.Join(dir, "eval-"+r.Dataset+".png"), r, e.fs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
