@@ -428,17 +428,18 @@ func (e *Engine) create(st *stripe, h uint64, k ContainerKey, pol *Policy) (*con
 		return nil, fmt.Errorf("%w: already tracking the maximum of %d containers", ErrInvalidSample, e.opts.MaxContainers)
 	}
 	p := pol.Resolve(k.WorkloadKey)
-	cs := e.newState(&p)
-	e.adopt(st, h, k, cs)
-	if cs.cal != nil {
-		e.inv.mu.RLock()
-		if w, ok := e.inv.workloads[k.WorkloadKey]; ok {
-			if c, ok := w.Container(k.Container); ok {
-				cs.inventoryChanged(w, &c)
-			}
-		}
-		e.inv.mu.RUnlock()
+	e.inv.mu.RLock()
+	w, known := e.inv.workloads[k.WorkloadKey]
+	var spec ContainerSpec
+	if known {
+		spec, _ = w.Container(k.Container)
 	}
+	cs := e.newState(&p, known && w.Managed)
+	if known {
+		cs.inventoryChanged(w, &spec)
+	}
+	e.inv.mu.RUnlock()
+	e.adopt(st, h, k, cs)
 	return cs, nil
 }
 
@@ -522,6 +523,12 @@ func (e *Engine) DeleteWorkload(k WorkloadKey) {
 // changed: the notifier re-evaluates them, and calibration learns the
 // requests in force.
 func (e *Engine) markDirty(w *Workload) {
+	var live *sketch.Config // for a workload newly managed
+	if w.Managed {
+		if p := e.policy.Load().Resolve(w.Key); p.LiveHalfLife > 0 {
+			live = e.sketchConfig(p.LiveHalfLife)
+		}
+	}
 	for _, c := range w.Containers {
 		ck := ContainerKey{WorkloadKey: w.Key, Container: c.Name}
 		st, h := e.locate(&ck)
@@ -529,6 +536,9 @@ func (e *Engine) markDirty(w *Workload) {
 		if s := st.get(h, &ck); s != nil {
 			s.dirty = true
 			s.inventoryChanged(w, &c)
+			if live != nil && s.cpuLive.Config() == nil {
+				s.cpuLive = live.Make()
+			}
 		}
 		st.mu.Unlock()
 	}
@@ -588,13 +598,15 @@ func (e *Engine) Recommend(k ContainerKey) (Recommendation, error) {
 
 // emptyRecommendation is the answer for a known container with no usage.
 func (e *Engine) emptyRecommendation(in *estimateInput) Recommendation {
-	return e.newState(in.profile).recommend(in)
+	return e.newState(in.profile, false).recommend(in)
 }
 
-// newState makes an empty state with the sketches profile p asks for.
-func (e *Engine) newState(p *Profile) *containerState {
+// newState makes an empty state with the sketches profile p asks for. The
+// live CPU horizon is kept only for managed workloads: only rightsizer's
+// controller applies Live, and the sketch costs memory and ingest time.
+func (e *Engine) newState(p *Profile, managed bool) *containerState {
 	var live *sketch.Config
-	if p.LiveHalfLife > 0 {
+	if managed && p.LiveHalfLife > 0 {
 		live = e.sketchConfig(p.LiveHalfLife)
 	}
 	return newContainerState(e.sketchConfig(p.HalfLife), live, p)

@@ -109,9 +109,9 @@ func TestRecommendSteady(t *testing.T) {
 	require.Equal(t, Flags(0), rec.Flags)
 	require.Equal(t, int64(8*24*60), rec.Samples)
 	require.Equal(t, p.Name, rec.Profile)
-	require.Contains(t, rec.Reason, "balanced: CPU P90+max(5%, 50m), memory P98+15% over 8.0d (11520 samples); live request over 4h")
-	// The live request covers the last hours of the same distribution.
-	require.InDelta(t, float64(rec.CPU.Request), float64(rec.CPU.Live), 40)
+	require.Contains(t, rec.Reason, "balanced: CPU P90+max(5%, 50m), memory P98+15% over 8.0d (11520 samples)")
+	require.NotContains(t, rec.Reason, "live", "an unmanaged workload keeps no live horizon")
+	require.Equal(t, rec.CPU.Request, rec.CPU.Live)
 	// 2 replicas × 730 h × (−1.386 cores × $0.035 − 3.05 GiB × $0.00346).
 	require.InDelta(t, -2*730*(1.386*0.035+3.05*0.00346), rec.MonthlyCostDelta, 3)
 }
@@ -723,4 +723,185 @@ func TestRunGCFollowsTheData(t *testing.T) {
 		_, err = e.Recommend(stale)
 		require.ErrorIs(t, err, ErrNotFound)
 	})
+}
+
+func TestPeakCapAndHeadroom(t *testing.T) {
+	t.Parallel()
+	e := newTestEngine(t)
+	// Saturated: busy at 8,400m a quarter of the time, never above 8,500m.
+	// P90 is the plateau; its 5 % margin (8,820m) would be waste, so the
+	// cap holds the request 1 % over the P99.9.
+	sat := key("shop", "batch", "app")
+	feed(t, e, sat, t0, 5*time.Minute, 4000, func(i int) Usage {
+		if i%4 == 0 {
+			return cpuMem(MilliCPU(8400+i%100), GiB)
+		}
+		return cpuMem(30, GiB)
+	})
+	r, err := e.Recommend(sat)
+	require.NoError(t, err)
+	require.InDelta(t, 8499*1.01, float64(r.CPU.Request), 8499*0.012)
+	require.Less(t, r.CPU.Request, MilliCPU(8820))
+
+	// Tiny and steady: 20m ± a little. The 50m headroom would be waste
+	// too, so the cap holds the request at the P99.9 (22m) plus 1 %.
+	tiny := key("shop", "sidecar", "app")
+	feed(t, e, tiny, t0, time.Minute, 3000, func(i int) Usage { return cpuMem(MilliCPU(18+i%5), 10*MiB) })
+	r, err = e.Recommend(tiny)
+	require.NoError(t, err)
+	require.InDelta(t, 22*1.01, float64(r.CPU.Request), 1.5)
+
+	// Tiny with rare spikes to 300m: the P99.9 is the spike, so the cap
+	// is far off and the headroom stands: P90 (22m) + 50m.
+	spiky := key("shop", "sidecar2", "app")
+	feed(t, e, spiky, t0, time.Minute, 3000, func(i int) Usage {
+		if i%100 == 0 {
+			return cpuMem(300, 10*MiB)
+		}
+		return cpuMem(MilliCPU(18+i%5), 10*MiB)
+	})
+	r, err = e.Recommend(spiky)
+	require.NoError(t, err)
+	require.InDelta(t, 22+50, float64(r.CPU.Request), 2)
+}
+
+func TestBurstMargin(t *testing.T) {
+	t.Parallel()
+	e := newTestEngine(t)
+	// 1 GiB, with a burst to 2 GiB once a day: the limit clears the burst
+	// by its distance from the usual level (the P75, 1 GiB).
+	k := key("shop", "bursty", "app")
+	feed(t, e, k, t0, time.Minute, 3*24*60, func(i int) Usage {
+		if i%(24*60) == 600 {
+			return cpuMem(100, 2*GiB)
+		}
+		return cpuMem(100, GiB)
+	})
+	r, err := e.Recommend(k)
+	require.NoError(t, err)
+	// max(2 GiB × 1.2, 2 GiB + 1 × (2 − 1) GiB) = 3 GiB.
+	require.InDelta(t, float64(3*GiB), float64(r.Memory.Limit), float64(GiB)*0.02)
+}
+
+func TestLiveHorizonOnlyWhenManaged(t *testing.T) {
+	t.Parallel()
+	e := newTestEngine(t)
+	k := key("shop", "api", "app")
+	upsert(t, e, k, Amounts{CPU: 2000, Memory: GiB}, Amounts{})
+	busy := func(int) Usage { return cpuMem(1000, 200*MiB) }
+	feed(t, e, k, t0, time.Minute, 2*24*60, busy)
+	r, err := e.Recommend(k)
+	require.NoError(t, err)
+	require.Equal(t, r.CPU.Request, r.CPU.Live, "no live horizon unless managed")
+	require.Nil(t, e.state(k).cpuLive.Config())
+
+	// Managed from now on: the live sketch starts, and after a quiet
+	// evening Live follows the last hours while Request remembers the day.
+	upsert(t, e, k, Amounts{CPU: 2000, Memory: GiB}, Amounts{}, func(w *Workload) { w.Managed = true })
+	require.NotNil(t, e.state(k).cpuLive.Config())
+	from := t0.Add(2 * 24 * time.Hour)
+	feed(t, e, k, from, time.Minute, 60, busy)
+	feed(t, e, k, from.Add(time.Hour), time.Minute, 8*60, func(int) Usage { return cpuMem(100, 200*MiB) })
+	r, err = e.Recommend(k)
+	require.NoError(t, err)
+	require.Greater(t, r.CPU.Request, MilliCPU(900))
+	require.Less(t, r.CPU.Live, MilliCPU(200))
+	require.Contains(t, r.Reason, "live request over 4h")
+}
+
+func TestCalibrationArithmetic(t *testing.T) {
+	t.Parallel()
+	c := newCalibration(0.05)
+	require.Equal(t, 0.95, c.percentile())
+	hour := int64(time.Hour)
+	// window feeds one calibration window ending at end: over samples at
+	// 500m, under at 300m, the last of them at end itself.
+	window := func(over, under int, end int64) {
+		for i := range over + under {
+			cpu := MilliCPU(300)
+			if i < over {
+				cpu = 500
+			}
+			c.observe(cpu, end-int64(over+under-1-i))
+		}
+	}
+	// Unmanaged: nothing counts, alpha stays.
+	window(120, 0, 0)
+	window(120, 0, hour)
+	require.Equal(t, 0.05, c.alpha)
+
+	c.managed, c.req = true, 400
+	// 8 of 10 above the request: alpha − 0.1 × 0.75 is clamped at b/10.
+	window(8, 2, 2*hour)
+	require.InDelta(t, 0.005, c.alpha, 1e-12)
+	// None above: alpha + 0.1 × 0.05.
+	window(0, 10, 3*hour)
+	require.InDelta(t, 0.01, c.alpha, 1e-12)
+	// Fewer than calibrationMinN samples move nothing.
+	window(0, calibrationMinN-1, 4*hour)
+	require.InDelta(t, 0.01, c.alpha, 1e-12)
+	// 3 of 10 above: alpha + 0.1 × (0.05 − 0.3), clamped again.
+	window(3, 7, 5*hour)
+	require.InDelta(t, 0.005, c.alpha, 1e-12)
+	// Quiet windows push it up to at most 5b.
+	for w := range 100 {
+		window(0, 10, (6+int64(w))*hour)
+	}
+	require.InDelta(t, 0.25, c.alpha, 1e-12, "clamped at 5 × the budget")
+	require.InDelta(t, 0.75, c.percentile(), 1e-12)
+}
+
+// TestCalibrationConverges applies requests twice as generous as the
+// advice: the realised share falls far below the budget, and calibration
+// lowers the percentile it advises, while an unmanaged twin does not move.
+func TestCalibrationConverges(t *testing.T) {
+	t.Parallel()
+	pol, err := LoadPolicy(strings.NewReader("defaultProfile: b5\nprofiles:\n  b5: {cpu: {riskBudget: 0.05, margin: 0, minHeadroom: 0, peakCap: 0}}\n"))
+	require.NoError(t, err)
+	e := newTestEngine(t, func(o *Options) { o.Policy = pol })
+	r := rand.New(rand.NewPCG(7, 7))
+	managed, twin := key("ns", "managed", "c"), key("ns", "twin", "c")
+	upsert(t, e, managed, Amounts{CPU: 1000}, Amounts{}, func(w *Workload) { w.Managed = true })
+	for h := range 72 {
+		at := t0.Add(time.Duration(h) * time.Hour)
+		gen := func(int) Usage { return cpuMem(MilliCPU(100+r.ExpFloat64()*100), MiB) }
+		feed(t, e, managed, at, time.Minute, 60, gen)
+		feed(t, e, twin, at, time.Minute, 60, gen)
+		rec, err := e.Recommend(managed)
+		require.NoError(t, err)
+		upsert(t, e, managed, Amounts{CPU: 2 * rec.CPU.Live}, Amounts{}, func(w *Workload) { w.Managed = true })
+	}
+	m, err := e.Recommend(managed)
+	require.NoError(t, err)
+	u, err := e.Recommend(twin)
+	require.NoError(t, err)
+	require.InDelta(t, 0.95, u.CPU.Percentile, 1e-12, "an unmanaged workload is not calibrated")
+	require.Less(t, m.CPU.Percentile, 0.80, "twice the advice is never exceeded: advise less")
+	require.Less(t, m.CPU.Request, u.CPU.Request)
+	require.Contains(t, m.Reason, "calibrated to a 5% budget")
+}
+
+func TestCheckpointKeepsLiveAndCalibration(t *testing.T) {
+	t.Parallel()
+	pol, err := LoadPolicy(strings.NewReader("defaultProfile: b1\nprofiles:\n  b1: {cpu: {riskBudget: 0.01}}\n"))
+	require.NoError(t, err)
+	a := newTestEngine(t, func(o *Options) { o.Policy = pol })
+	k := key("ns", "w", "c")
+	upsert(t, a, k, Amounts{CPU: 300}, Amounts{}, func(w *Workload) { w.Managed = true })
+	feed(t, a, k, t0, time.Minute, 5*60, func(i int) Usage { return cpuMem(MilliCPU(200+i%150), MiB) })
+	st := a.state(k)
+	require.NotNil(t, st.cal)
+	require.NotEqual(t, 0.01, st.cal.alpha, "five hours of data have moved it")
+	store := openStore(t, filepath.Join(t.TempDir(), "s.db"))
+	_, err = a.Checkpoint(store)
+	require.NoError(t, err)
+	b := newTestEngine(t, func(o *Options) { o.Policy = pol })
+	_, err = b.Restore(store)
+	require.NoError(t, err)
+	got := b.state(k)
+	require.Equal(t, *st.cal, *got.cal)
+	require.NotNil(t, got.cpuLive.Config())
+	want, _ := a.Recommend(k)
+	have, _ := b.Recommend(k)
+	require.Equal(t, want, have)
 }

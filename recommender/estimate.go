@@ -141,7 +141,7 @@ func (st *containerState) recommend(in *estimateInput) Recommendation {
 		dMem := (r.Memory.Request - r.Memory.CurrentRequest).GiB() * in.prices.GiBHour
 		r.MonthlyCostDelta = math.Round((dCPU+dMem)*in.prices.HoursMonth*replicas*100) / 100
 	}
-	r.Reason = why.line(p, r.CPU.Percentile, h, st.samples)
+	r.Reason = why.line(p, r.CPU.Percentile, st.cpuLive.Config() != nil, h, st.samples)
 	return r
 }
 
@@ -254,7 +254,12 @@ func (st *containerState) recommendMemory(in *estimateInput, h history, flags *F
 	lo, hi := float64(p.Memory.Min), float64(p.Memory.Max)
 	target := withMargin(p.Memory.RequestPercentile, p.Memory.Margin).estimate(&st.mem)
 	peaks := st.memPeaks.values(make([]Bytes, 0, MaxPeakWindows))
-	limit := float64(st.memPeaks.max()) * (1 + p.Memory.LimitMargin)
+	peak := float64(st.memPeaks.max())
+	limit := peak * (1 + p.Memory.LimitMargin)
+	if p.Memory.BurstMargin > 0 {
+		median := percentileEstimator{0.9}.estimate(&st.mem)
+		limit = math.Max(limit, peak+p.Memory.BurstMargin*math.Max(peak-median, 0))
+	}
 
 	// OOM kills within the window: the limit must clear what was in force
 	// (or in use) at the kill, by the bump. Bases are observations only.
@@ -345,7 +350,7 @@ func (r *reason) add(format string, args ...any) {
 }
 
 // line renders the reason as one line: the basis first, then the notes.
-func (r *reason) line(p *Profile, cpuPercentile float64, h history, samples int64) string {
+func (r *reason) line(p *Profile, cpuPercentile float64, live bool, h history, samples int64) string {
 	var b strings.Builder
 	if samples == 0 {
 		b.WriteString("no usage seen yet: current requests kept")
@@ -356,7 +361,7 @@ func (r *reason) line(p *Profile, cpuPercentile float64, h history, samples int6
 		if p.CPU.RiskBudget > 0 {
 			fmt.Fprintf(&b, ", calibrated to a %s%% budget", strconv.FormatFloat(100*p.CPU.RiskBudget, 'f', -1, 64))
 		}
-		if p.LiveHalfLife > 0 {
+		if live {
 			fmt.Fprintf(&b, "; live request over %s", humanDuration(p.LiveHalfLife))
 		}
 		if samples < p.MinSamples || h.span < p.MinHistory {

@@ -180,6 +180,7 @@ type memorySpec struct {
 	RiskBudget        *float64        `yaml:"riskBudget"`
 	Margin            *float64        `yaml:"margin"`
 	LimitMargin       *float64        `yaml:"limitMargin"`
+	BurstMargin       *float64        `yaml:"burstMargin"`
 	Min               *memoryQuantity `yaml:"min"`
 	Max               *memoryQuantity `yaml:"max"`
 	OOMBumpRatio      *float64        `yaml:"oomBumpRatio"`
@@ -244,6 +245,7 @@ func (f profileFields) apply(p *Profile) {
 		percentileOrBudget(&p.Memory.RequestPercentile, m.RequestPercentile, m.RiskBudget)
 		set(&p.Memory.Margin, m.Margin)
 		set(&p.Memory.LimitMargin, m.LimitMargin)
+		set(&p.Memory.BurstMargin, m.BurstMargin)
 		set((*memoryQuantity)(&p.Memory.Min), m.Min)
 		set((*memoryQuantity)(&p.Memory.Max), m.Max)
 		set(&p.Memory.OOMBumpRatio, m.OOMBumpRatio)

@@ -99,11 +99,12 @@ type ResourceRecommendation[T Amount] struct {
 	UpperBound T `json:"upperBound"`
 	// Uncapped is the request before the policy's Min and Max.
 	Uncapped T `json:"uncappedRequest"`
-	// Live (CPU only) is the request a live controller applies now: the
-	// same rules over the profile's LiveHalfLife, a horizon of hours. It
-	// follows the workload closer than Request, and relies on the
-	// controller raising it in place as soon as usage runs above it. Zero
-	// where the profile keeps no live horizon.
+	// Live (CPU only) is the request rightsizer's controller applies now:
+	// the same rules over the profile's LiveHalfLife, a horizon of hours.
+	// It follows the workload closer than Request, and relies on the
+	// controller raising it in place as soon as usage runs above it. For
+	// workloads the controller does not manage, or without a live horizon,
+	// it equals Request.
 	Live T `json:"live,omitempty"`
 	// CurrentRequest and CurrentLimit are today's, from the inventory.
 	CurrentRequest T `json:"currentRequest"`

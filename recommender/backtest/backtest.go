@@ -27,9 +27,9 @@ type Options struct {
 	Parallel int
 	// ReactAfter is how many consecutive compute samples above the applied
 	// request make a UsageReactor decide at once (default 2: ten minutes
-	// of Bitbrains, two of GenAI). NoReactions turns reactions to usage
-	// and to OOM kills off, so that every policy acts only at decision
-	// points.
+	// of Bitbrains), on datasets whose requests resize in place. NoReactions
+	// turns reactions to usage and to OOM kills off, so that every policy
+	// acts only at decision points.
 	ReactAfter  int
 	NoReactions bool
 }
@@ -200,7 +200,7 @@ func replayOne(ctx context.Context, d *Dataset, p Policy, opts Options) (Score, 
 	r, ok := p.(OOMReactor)
 	reacts := ok && r.ReactsToOOM() && !opts.NoReactions
 	ur, ok := p.(UsageReactor)
-	reactsToUsage := ok && ur.ReactsToUsage() && !opts.NoReactions
+	reactsToUsage := ok && ur.ReactsToUsage() && !opts.NoReactions && d.ResizableInPlace
 	for i := range d.Samples {
 		s := &d.Samples[i]
 		if i%8192 == 0 {

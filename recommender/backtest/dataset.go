@@ -33,6 +33,10 @@ type Dataset struct {
 	// (GPUs ×1000) or GPU memory. GPU memory is costed by the limit, since
 	// a GPU, MIG slice or share reserves all of it; RAM by the request.
 	ComputeIsGPU, MemoryIsGPU bool
+	// ResizableInPlace says that requests can change without a restart
+	// (CPU and RAM, by in-place pod resize), so live controllers may react
+	// to usage between decision points. GPU shares and MIG slices cannot.
+	ResizableInPlace bool
 }
 
 // Start and End return the times of the first and last sample.
@@ -76,7 +80,7 @@ func LoadDataset(dir string) (*Dataset, error) {
 // memoryFraction builds the "genai-memfrac" dataset from the memory_util
 // series, which replay keeps apart because their absolute limit is unknown.
 func memoryFraction(src *replay.Source) *Dataset {
-	d := &Dataset{Name: "genai-memfrac", Step: time.Minute, Interval: time.Hour, Warmup: 2 * time.Hour, HasMemory: true}
+	d := &Dataset{Name: "genai-memfrac", Step: time.Minute, Interval: time.Hour, Warmup: 2 * time.Hour, HasMemory: true, ResizableInPlace: true}
 	series := src.MemoryUtil()
 	keys := make([]recommender.WorkloadKey, 0, len(series))
 	for k := range series {
@@ -108,7 +112,7 @@ func fromSource(dir string, src *replay.Source) (*Dataset, error) {
 	case replay.FormatBitbrains:
 		d.Name, d.Step = "bitbrains", 5*time.Minute
 		d.Interval, d.Warmup = 24*time.Hour, 2*24*time.Hour
-		d.HasCompute, d.HasMemory = true, true
+		d.HasCompute, d.HasMemory, d.ResizableInPlace = true, true, true
 		for s := range src.All() {
 			d.Samples = append(d.Samples, s)
 		}

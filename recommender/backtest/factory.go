@@ -61,12 +61,19 @@ func PolicyFactory(spec string) (Factory, error) {
 	}
 	return Factory{Name: name, New: func(d *Dataset, opts Options) (Policy, error) {
 		opts = opts.withDefaults(d)
-		return NewRightsizer(name, pol, RightsizerOptions{
+		ro := RightsizerOptions{
 			// The stabilisation window holds the previous decision's
 			// recommendation.
 			Window: opts.Interval + time.Minute,
-			Live:   !opts.NoReactions,
-		})
+			// The live request relies on raising it in place.
+			Live: !opts.NoReactions && d.ResizableInPlace,
+		}
+		if !d.ResizableInPlace {
+			// A change restarts the workload: go down at most twice a day,
+			// as VPA's updater (12 h).
+			ro.MinDownInterval = 12 * time.Hour
+		}
+		return NewRightsizer(name, pol, ro)
 	}}, nil
 }
 

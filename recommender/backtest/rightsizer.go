@@ -20,6 +20,7 @@ type Rightsizer struct {
 	opts      RightsizerOptions
 	recent    map[recommender.ContainerKey][]stamped
 	workloads map[recommender.WorkloadKey]recommender.Workload
+	changed   map[recommender.ContainerKey]time.Time
 }
 
 // RightsizerOptions say how rightsizer's recommendations are applied.
@@ -33,6 +34,11 @@ type RightsizerOptions struct {
 	// controller does, relying on its reactions to usage; otherwise the
 	// stable Request, as a person or a pull request applying a report does.
 	Live bool
+	// MinDownInterval, when positive, is the least time between a change
+	// and a following decrease: where a change restarts the workload (GPU
+	// shares and MIG slices cannot resize in place), going down is worth a
+	// restart only so often. Increases apply at once.
+	MinDownInterval time.Duration
 }
 
 // stamped is a recommendation and when it was made.
@@ -52,7 +58,8 @@ func NewRightsizer(name string, pol *recommender.Policy, opts RightsizerOptions)
 		return nil, err
 	}
 	return &Rightsizer{Engine: e, name: name, threshold: 0.1, opts: opts,
-		recent: map[recommender.ContainerKey][]stamped{}, workloads: map[recommender.WorkloadKey]recommender.Workload{}}, nil
+		recent: map[recommender.ContainerKey][]stamped{}, workloads: map[recommender.WorkloadKey]recommender.Workload{},
+		changed: map[recommender.ContainerKey]time.Time{}}, nil
 }
 
 // UpsertWorkload records the workload, as the controller's, in the engine's
@@ -108,9 +115,21 @@ func (r *Rightsizer) Decide(k recommender.ContainerKey, now time.Time, current A
 		CPURequest: cpu, CPULimit: rec.CPU.Limit,
 		MemoryRequest: rec.Memory.Request, MemoryLimit: rec.Memory.Limit,
 	})
-	if !rises(next, current, 0.01) && !next.MovedBy(current, r.threshold) {
+	up := rises(next, current, 0.01)
+	if !up && !next.MovedBy(current, r.threshold) {
 		return current, false
 	}
+	if last, ok := r.changed[k]; ok && r.opts.MinDownInterval > 0 && now.Sub(last) < r.opts.MinDownInterval {
+		if !up {
+			return current, false
+		}
+		// Too soon to go down: raise what must rise, hold the rest.
+		next = Applied{
+			CPURequest: max(next.CPURequest, current.CPURequest), CPULimit: max(next.CPULimit, current.CPULimit),
+			MemoryRequest: max(next.MemoryRequest, current.MemoryRequest), MemoryLimit: max(next.MemoryLimit, current.MemoryLimit),
+		}
+	}
+	r.changed[k] = now
 	r.applied(k, next)
 	return next, true
 }

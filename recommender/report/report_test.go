@@ -8,6 +8,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,8 +53,27 @@ func TestGolden(t *testing.T) {
 			}
 			want, err := os.ReadFile(golden)
 			require.NoError(t, err)
-			require.Equal(t, string(want), b.String(), "run go test ./recommender/report -update after a deliberate change")
+			requireSameLines(t, string(want), b.String())
 		})
+	}
+}
+
+// requireSameLines reports the first line where got differs from want,
+// not two whole documents.
+func requireSameLines(t *testing.T, want, got string) {
+	t.Helper()
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := range max(len(w), len(g)) {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			t.Fatalf("line %d differs (go test ./recommender/report -update after a deliberate change):\nwant %q\ngot  %q", i+1, wl, gl)
+		}
 	}
 }
 
