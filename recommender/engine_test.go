@@ -783,6 +783,47 @@ func TestBurstMargin(t *testing.T) {
 	require.InDelta(t, float64(3*GiB), float64(r.Memory.Limit), float64(GiB)*0.02)
 }
 
+// TestGrowthMargin: a working set that has just reached a new peak, or a
+// container seen for only a few hours, gets GrowthMargin over its peak;
+// one on a plateau, and noise within 5 % of the peak, keep LimitMargin.
+func TestGrowthMargin(t *testing.T) {
+	t.Parallel()
+	pol, err := LoadPolicy(strings.NewReader("defaultProfile: g\nprofiles:\n  g: {base: balanced, memory: {burstMargin: 0, growthMargin: 0.5, growthWindow: 8h}}\n"))
+	require.NoError(t, err)
+	e := newTestEngine(t, func(o *Options) { o.Policy = pol })
+	limit := func(k ContainerKey) (float64, string) {
+		t.Helper()
+		r, err := e.Recommend(k)
+		require.NoError(t, err)
+		return float64(r.Memory.Limit), r.Reason
+	}
+	gib := float64(GiB)
+
+	// New: two hours at 1 GiB.
+	k := key("shop", "cache", "app")
+	feed(t, e, k, t0, time.Minute, 120, func(int) Usage { return cpuMem(100, GiB) })
+	l, why := limit(k)
+	require.InDelta(t, 1.5*gib, l, gib/100)
+	require.Contains(t, why, "memory seen for only 2h: limit 50% over its peak")
+
+	// A day later, with noise up to 4 % above the first peak: a plateau.
+	feed(t, e, k, t0.Add(2*time.Hour), time.Minute, 22*60, func(i int) Usage { return cpuMem(100, GiB+Bytes(i%5)*GiB/100) })
+	l, why = limit(k)
+	require.InDelta(t, 1.04*1.2*gib, l, gib/100)
+	require.NotContains(t, why, "over its peak")
+	require.NotContains(t, why, "new peak")
+
+	// The cache grows to 1.5 GiB: 50 % over the new peak for 8 h.
+	from := t0.Add(24 * time.Hour)
+	feed(t, e, k, from, time.Minute, 60, func(int) Usage { return cpuMem(100, 1536*MiB) })
+	l, why = limit(k)
+	require.InDelta(t, 1.5*1.5*gib, l, gib/100)
+	require.Contains(t, why, "memory reached a new peak 59m ago: limit 50% over it")
+	feed(t, e, k, from.Add(time.Hour), time.Minute, 8*60, func(int) Usage { return cpuMem(100, 1536*MiB) })
+	l, _ = limit(k)
+	require.InDelta(t, 1.5*1.2*gib, l, gib/100, "eight hours on the new plateau")
+}
+
 func TestLiveHorizonOnlyWhenManaged(t *testing.T) {
 	t.Parallel()
 	e := newTestEngine(t)
@@ -900,6 +941,7 @@ func TestCheckpointKeepsLiveAndCalibration(t *testing.T) {
 	require.NoError(t, err)
 	got := b.state(k)
 	require.Equal(t, *st.cal, *got.cal)
+	require.Equal(t, t0.UnixNano(), got.memGrewAt, "a new container counts as growing from its first sample")
 	require.NotNil(t, got.cpuLive.Config())
 	want, _ := a.Recommend(k)
 	have, _ := b.Recommend(k)

@@ -257,8 +257,18 @@ func (st *containerState) recommendMemory(in *estimateInput, h history, flags *F
 	peak := float64(st.memPeaks.max())
 	limit := peak * (1 + p.Memory.LimitMargin)
 	if p.Memory.BurstMargin > 0 {
-		median := percentileEstimator{0.9}.estimate(&st.mem)
-		limit = math.Max(limit, peak+p.Memory.BurstMargin*math.Max(peak-median, 0))
+		usual := percentileEstimator{0.75}.estimate(&st.mem)
+		limit = math.Max(limit, peak+p.Memory.BurstMargin*math.Max(peak-usual, 0))
+	}
+
+	if grown := peak * (1 + p.Memory.GrowthMargin); p.Memory.GrowthMargin > 0 && st.memGrewAt > 0 &&
+		st.last-st.memGrewAt < int64(p.Memory.GrowthWindow) && grown > math.Max(limit, lo) {
+		limit = grown
+		if ago := humanDuration(time.Duration(st.last - st.memGrewAt)); st.memGrewAt == st.first {
+			why.add("memory seen for only %s: limit %.0f%% over its peak", ago, 100*p.Memory.GrowthMargin)
+		} else {
+			why.add("memory reached a new peak %s ago: limit %.0f%% over it", ago, 100*p.Memory.GrowthMargin)
+		}
 	}
 
 	// OOM kills within the window: the limit must clear what was in force

@@ -279,7 +279,7 @@ func decodeContainerKey(b []byte) (ContainerKey, error) {
 //	byte     version
 //	varint   first, last sample time (ns); uvarint samples
 //	sketch   cpu, memory (uvarint length + sketch encoding each)
-//	peaks    memory peak ring
+//	peaks    memory peak ring; varint time the memory last grew (ns)
 //	varint   throttle reference; float64 sum, weight
 //	uvarint  OOM count; per OOM varint time, uvarint limit, usage
 //	byte     1 if GPU state follows: sketch compute, sketch memory, peaks
@@ -294,6 +294,7 @@ func (st *containerState) appendBinary(b []byte) []byte {
 	b = appendSketch(b, &st.cpu)
 	b = appendSketch(b, &st.mem)
 	b = st.memPeaks.appendBinary(b)
+	b = binary.AppendVarint(b, st.memGrewAt)
 	b = binary.AppendVarint(b, st.thr.ref)
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(st.thr.sum))
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(st.thr.weight))
@@ -430,6 +431,7 @@ func (e *Engine) decodeState(b []byte) (*containerState, error) {
 	st.cpu = d.sketch(e, "cpu sketch")
 	st.mem = d.sketch(e, "memory sketch")
 	st.memPeaks = d.peaks("memory peaks")
+	st.memGrewAt = d.Varint("memory growth time")
 	st.thr.ref = d.Varint("throttle time")
 	st.thr.sum = d.float("throttle sum")
 	st.thr.weight = d.float("throttle weight")

@@ -60,6 +60,13 @@ type MemoryPolicy struct {
 	// thin. (The P75, not the median, so that replicas that differ for good
 	// do not look like bursts.)
 	BurstMargin float64
+	// GrowthMargin makes the limit at least peak × (1 + GrowthMargin) for
+	// GrowthWindow after the working set last rose 5 % above every peak
+	// in the Window: a workload still growing (a cache filling, a model
+	// loading, a leak) will likely pass its peak again soon, while one on a
+	// plateau keeps the thinner LimitMargin. Zero turns it off.
+	GrowthMargin float64
+	GrowthWindow time.Duration
 	// Min and Max clamp request and limit. Hitting Max sets FlagCapped.
 	Min, Max Bytes
 	// After an OOM kill the limit becomes at least
@@ -170,6 +177,7 @@ func BuiltinProfiles() []Profile {
 	cost.CPU.RequestPercentile, cost.CPU.MinHeadroom = 0.85, 25
 	cost.Memory.RequestPercentile, cost.Memory.Margin, cost.Memory.LimitMargin = 0.9, 0.1, 0.1
 	cost.Memory.BurstMargin = 0.5
+	cost.Memory.GrowthMargin, cost.Memory.GrowthWindow = 0.25, 4*time.Hour
 	cost.Memory.Min = 32 * MiB
 	cost.HalfLife, cost.LiveHalfLife, cost.Window, cost.FullConfidence = 12*time.Hour, 2*time.Hour, 7*24*time.Hour, 3*24*time.Hour
 
@@ -178,6 +186,7 @@ func BuiltinProfiles() []Profile {
 	balanced.CPU.RequestPercentile, balanced.CPU.Margin, balanced.CPU.MinHeadroom = 0.9, 0.05, 50
 	balanced.Memory.RequestPercentile, balanced.Memory.Margin, balanced.Memory.LimitMargin = 0.98, 0.15, 0.2
 	balanced.Memory.BurstMargin = 1
+	balanced.Memory.GrowthMargin, balanced.Memory.GrowthWindow = 0.5, 8*time.Hour
 	balanced.Memory.Min = 64 * MiB
 	balanced.HalfLife, balanced.LiveHalfLife, balanced.Window, balanced.FullConfidence = 24*time.Hour, 4*time.Hour, 8*24*time.Hour, 7*24*time.Hour
 
@@ -187,6 +196,7 @@ func BuiltinProfiles() []Profile {
 	perf.CPU.Min = 25
 	perf.Memory.RequestPercentile, perf.Memory.Margin, perf.Memory.LimitMargin = 1, 0.15, 0.3
 	perf.Memory.BurstMargin = 1.5
+	perf.Memory.GrowthMargin, perf.Memory.GrowthWindow = 0.75, 24*time.Hour
 	perf.Memory.Min = 128 * MiB
 	perf.GPU.ComputePercentile, perf.GPU.ComputeMargin, perf.GPU.MemoryMargin = 0.99, 0.2, 0.2
 	perf.HalfLife, perf.LiveHalfLife, perf.Window, perf.FullConfidence = 48*time.Hour, 8*time.Hour, 14*24*time.Hour, 14*24*time.Hour
@@ -224,6 +234,10 @@ func (p *Profile) Validate() error {
 	v.fraction("memory.margin", p.Memory.Margin, 0, 10)
 	v.fraction("memory.limitMargin", p.Memory.LimitMargin, 0, 10)
 	v.fraction("memory.burstMargin", p.Memory.BurstMargin, 0, 10)
+	v.fraction("memory.growthMargin", p.Memory.GrowthMargin, 0, 10)
+	if p.Memory.GrowthWindow < 0 || (p.Memory.GrowthMargin > 0 && p.Memory.GrowthWindow < time.Minute) {
+		v.add("memory.growthWindow", "%v is shorter than 1m (growthMargin %v needs a window)", p.Memory.GrowthWindow, p.Memory.GrowthMargin)
+	}
 	v.minMax("memory", int64(p.Memory.Min), int64(p.Memory.Max))
 	v.fraction("memory.oomBumpRatio", p.Memory.OOMBumpRatio, 1, 10)
 	if p.Memory.OOMMinBump < 0 {

@@ -47,6 +47,14 @@ func TestLoadPolicyGood(t *testing.T) {
 	require.Equal(t, MilliCPU(8000), ledger.CPU.Max)
 	require.Equal(t, 0.999, ledger.CPU.LimitPercentile)
 	require.Equal(t, 48*time.Hour, ledger.HalfLife, "inherited through two bases")
+	require.InDelta(t, 0.01, ledger.CPU.RiskBudget, 1e-12)
+	require.Equal(t, 0.02, ledger.CPU.PeakCap)
+	require.Equal(t, MilliCPU(25), ledger.CPU.MinHeadroom)
+	require.Equal(t, 0.75, ledger.Memory.BurstMargin)
+	require.Equal(t, 90*time.Minute, ledger.LiveHalfLife)
+	require.Equal(t, 1.0, ledger.Memory.GrowthMargin)
+	require.Equal(t, 48*time.Hour, ledger.Memory.GrowthWindow)
+	require.Equal(t, 2*time.Hour, def.LiveHalfLife, "cost's live horizon, inherited")
 
 	// A workload entry without a kind matches any kind; its namespace's
 	// profile still applies.

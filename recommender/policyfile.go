@@ -181,6 +181,8 @@ type memorySpec struct {
 	Margin            *float64        `yaml:"margin"`
 	LimitMargin       *float64        `yaml:"limitMargin"`
 	BurstMargin       *float64        `yaml:"burstMargin"`
+	GrowthMargin      *float64        `yaml:"growthMargin"`
+	GrowthWindow      *durationValue  `yaml:"growthWindow"`
 	Min               *memoryQuantity `yaml:"min"`
 	Max               *memoryQuantity `yaml:"max"`
 	OOMBumpRatio      *float64        `yaml:"oomBumpRatio"`
@@ -246,6 +248,8 @@ func (f profileFields) apply(p *Profile) {
 		set(&p.Memory.Margin, m.Margin)
 		set(&p.Memory.LimitMargin, m.LimitMargin)
 		set(&p.Memory.BurstMargin, m.BurstMargin)
+		set(&p.Memory.GrowthMargin, m.GrowthMargin)
+		set((*durationValue)(&p.Memory.GrowthWindow), m.GrowthWindow)
 		set((*memoryQuantity)(&p.Memory.Min), m.Min)
 		set((*memoryQuantity)(&p.Memory.Max), m.Max)
 		set(&p.Memory.OOMBumpRatio, m.OOMBumpRatio)

@@ -22,6 +22,9 @@ type containerState struct {
 	cpu      sketch.Sketch // millicores
 	mem      sketch.Sketch // bytes of working set
 	memPeaks peakRing      // largest working set per peak window
+	// memGrewAt is the time (ns) of the last sample that rose above every
+	// peak in the ring by more than memGrowthStep; 0 if none has.
+	memGrewAt int64
 	// cpuLive is CPU over the profile's short LiveHalfLife; its Config is
 	// nil when the profile keeps no live horizon.
 	cpuLive sketch.Sketch
@@ -170,6 +173,11 @@ func (st *containerState) add(u *Usage, t time.Time) {
 	}
 	if u.Has.Has(ResourceMemory) {
 		_ = st.mem.Add(float64(u.Memory), t)
+		// The first sample is a rise from nothing: a new container counts as
+		// growing until its working set has held still for a while.
+		if st.memPeaks.seen == 0 || st.memPeaks.rises(tns, u.Memory, memGrowthStep) {
+			st.memGrewAt = max(st.memGrewAt, tns)
+		}
 		st.memPeaks.add(tns, u.Memory)
 	}
 	if u.Has.Has(ResourceGPUCompute) || u.Has.Has(ResourceGPUMemory) {
@@ -299,6 +307,22 @@ func (r *peakRing) values(dst []Bytes) []Bytes {
 	return dst
 }
 
+// memGrowthStep is how far above every peak in the ring a sample must go
+// to count as growth (see MemoryPolicy.GrowthMargin): less would count
+// noise around a plateau.
+const memGrowthStep = 0.05
+
+// rises reports whether v, seen at t, exceeds every peak in the ring by
+// more than the fraction step. It is cheap when v is not above the peak of
+// t's own window, as almost every sample is.
+func (r *peakRing) rises(t int64, v Bytes, step float64) bool {
+	if r.seen == 0 || v <= r.at(t) {
+		return false
+	}
+	m := r.max()
+	return m > 0 && float64(v) > float64(m)*(1+step)
+}
+
 // max returns the largest peak in the ring, 0 if empty.
 func (r *peakRing) max() Bytes {
 	var m Bytes
@@ -418,6 +442,7 @@ func (st *containerState) merge(o *containerState, halfLife int64) error {
 		}
 	}
 	st.memPeaks.merge(&o.memPeaks)
+	st.memGrewAt = max(st.memGrewAt, o.memGrewAt)
 	if o.gpu != nil {
 		if st.gpu == nil {
 			st.gpu = &gpuState{compute: *o.gpu.compute.Clone(), mem: *o.gpu.mem.Clone(), memPeaks: o.gpu.memPeaks.clone()}

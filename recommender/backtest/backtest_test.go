@@ -17,7 +17,8 @@ var t0 = time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 type script struct {
 	name     string
 	plan     []Applied
-	reacts   bool
+	reacts   bool // to OOM kills
+	reactsUp bool // to usage above the request
 	decided  map[recommender.ContainerKey]int
 	latest   time.Time // newest sample fed
 	seenAt   []time.Time
@@ -40,6 +41,7 @@ func (s *script) RecordOOM(ev recommender.OOMEvent) error {
 }
 func (s *script) UpsertWorkload(recommender.Workload) error { s.upserted++; return nil }
 func (s *script) ReactsToOOM() bool                         { return s.reacts }
+func (s *script) ReactsToUsage() bool                       { return s.reactsUp }
 func (s *script) Decide(k recommender.ContainerKey, now time.Time, cur Applied) (Applied, bool) {
 	if s.latest.After(now) {
 		panic("policy fed the future")

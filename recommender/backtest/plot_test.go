@@ -3,7 +3,6 @@ package backtest
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"image"
 	imagedraw "image/draw"
 	"image/png"
@@ -20,9 +19,9 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/recorder"
 	"gonum.org/v1/plot/vg/vgimg"
-)
 
-var updatePlotGolden = flag.Bool("update", false, "rewrite the golden files")
+	"github.com/rightsizer/rightsizer/internal/golden"
+)
 
 // plotSampleSpec is a realistic backtest of one dataset: the three
 // baselines and five rightsizer policies.
@@ -155,12 +154,9 @@ const plotGoldenTolerance = 4
 func TestPlotGolden(t *testing.T) {
 	t.Parallel()
 	got := plotPNG(t, plotSampleSpec())
-	golden := filepath.Join("testdata", "plot-sample.png")
-	if *updatePlotGolden {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(golden, got, 0o644))
-	}
-	wantPNG, err := os.ReadFile(golden)
+	goldenPath := filepath.Join("testdata", "plot-sample.png")
+	golden.Write(t, goldenPath, got)
+	wantPNG, err := os.ReadFile(goldenPath)
 	require.NoError(t, err)
 	want, gotImg := plotDecode(t, wantPNG), plotDecode(t, got)
 	if diff := plotPixelDiff(want, gotImg, plotGoldenTolerance); diff != 0 {
@@ -168,7 +164,7 @@ func TestPlotGolden(t *testing.T) {
 		require.NoError(t, os.WriteFile(out, got, 0o644))
 		require.Failf(t, "chart differs from the golden file",
 			"%d pixels differ from %s by more than %d levels; this run's chart is %s (-update to accept it)",
-			diff, golden, plotGoldenTolerance, out)
+			diff, goldenPath, plotGoldenTolerance, out)
 	}
 }
 

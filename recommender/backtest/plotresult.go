@@ -1,6 +1,7 @@
 package backtest
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/rightsizer/rightsizer/recommender"
@@ -31,11 +32,12 @@ func Cost(d *Dataset, s *Score) float64 {
 	return s.CPUCoreHours*p.CoreHour + s.MemGiBHours*p.GiBHour
 }
 
-// Risk returns the risk a plot shows: the share of samples whose usage
-// exceeded the request, or, without a compute channel, OOM kills per
-// workload-day.
+// Risk returns the risk a plot shows: the share of samples whose CPU
+// usage exceeded the request, or OOM kills per workload-day where memory
+// is the hard constraint: GPU memory (a full GPU fails the workload, while
+// GPU busy time above a share only slows it) or a trace with no compute.
 func Risk(d *Dataset, s *Score) float64 {
-	if !d.HasCompute {
+	if d.MemoryIsGPU || !d.HasCompute {
 		return s.OOMPerWorkloadDay
 	}
 	return s.CPUOverFrac
@@ -43,17 +45,20 @@ func Risk(d *Dataset, s *Score) float64 {
 
 // SaveResultPlot draws a result's cost against risk to a PNG.
 func SaveResultPlot(path string, r Result, fs []Factory) error {
+	if r.ds == nil {
+		return errors.New("plot: the result has no dataset (make it with NewResult)")
+	}
 	baseline := map[string]bool{}
 	for _, f := range fs {
 		baseline[f.Name] = f.Baseline
 	}
 	spec := PlotSpec{Title: r.heading(), CostLabel: "list price over the period (USD)", RiskLabel: "share of samples with usage above the request"}
 	switch {
-	case r.ds != nil && r.ds.ComputeIsGPU:
+	case r.ds.MemoryIsGPU:
 		spec.CostLabel = "GPU cost over the period (USD, GPU-hours of the larger of compute and memory share)"
-		spec.RiskLabel = "share of samples with GPU busy time above the request"
-	case r.ds != nil && !r.ds.HasCompute:
-		spec.CostLabel, spec.RiskLabel = "memory limit-hours", "OOM kills per workload-day"
+		spec.RiskLabel, spec.LogY = "GPU memory OOM kills per workload-day", true
+	case !r.ds.HasCompute:
+		spec.CostLabel, spec.RiskLabel, spec.LogY = "requested memory (hours of each pod's limit)", "OOM kills per workload-day", true
 	}
 	for i := range r.Scores {
 		s := &r.Scores[i]

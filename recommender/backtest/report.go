@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/prometheus/common/model"
 )
 
 // Result is the backtest of one dataset.
@@ -15,7 +17,7 @@ type Result struct {
 	Dataset  string    `json:"dataset"`
 	Start    time.Time `json:"start"`
 	End      time.Time `json:"end"`
-	Interval string    `json:"decision_interval"`
+	Interval string    `json:"decision_interval"` // as 1d, 6h or 90m
 	Warmup   string    `json:"warmup"`
 	Scores   []Score   `json:"scores"`
 
@@ -25,7 +27,7 @@ type Result struct {
 // NewResult labels scores with their dataset and options.
 func NewResult(d *Dataset, opts Options, scores []Score) Result {
 	o := opts.withDefaults(d)
-	return Result{Dataset: d.Name, Start: d.Start(), End: d.End(), Interval: o.Interval.String(), Warmup: o.Warmup.String(), Scores: scores, ds: d}
+	return Result{Dataset: d.Name, Start: d.Start(), End: d.End(), Interval: model.Duration(o.Interval).String(), Warmup: model.Duration(o.Warmup).String(), Scores: scores, ds: d}
 }
 
 // columns are the figures of a results table, named in the dataset's units.
@@ -38,7 +40,7 @@ func (r *Result) columns() []column {
 		mem = "GPU memory GiB-h"
 	}
 	if r.Dataset == "genai-memfrac" {
-		mem = "memory limit-h"
+		mem = "memory request, limit-h" // in units of each pod's limit
 	}
 	cols := []column{}
 	if r.ds == nil || r.ds.HasCompute {
@@ -72,7 +74,7 @@ func (r *Result) heading() string {
 	if len(r.Scores) > 0 {
 		n, days = r.Scores[0].Workloads, r.Scores[0].WorkloadDays
 	}
-	return fmt.Sprintf("%s: %d workloads, %.0f workload-days scored, %s to %s, a decision every %s after a %s warm-up",
+	return fmt.Sprintf("%s: %d workloads, %.1f workload-days scored, %s to %s, a decision every %s after a %s warm-up",
 		r.Dataset, n, days, r.Start.UTC().Format("2006-01-02 15:04"), r.End.UTC().Format("2006-01-02 15:04"), r.Interval, r.Warmup)
 }
 

@@ -5,22 +5,18 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/rightsizer/rightsizer/internal/golden"
 	"github.com/rightsizer/rightsizer/recommender"
 	"github.com/rightsizer/rightsizer/recommender/report"
 	"github.com/rightsizer/rightsizer/recommender/simulate"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
@@ -47,33 +43,8 @@ func TestGolden(t *testing.T) {
 			t.Parallel()
 			var b bytes.Buffer
 			require.NoError(t, report.Write(&b, f, recs))
-			golden := filepath.Join("testdata", "payments."+string(f)+".golden")
-			if *update {
-				require.NoError(t, os.WriteFile(golden, b.Bytes(), 0o644))
-			}
-			want, err := os.ReadFile(golden)
-			require.NoError(t, err)
-			requireSameLines(t, string(want), b.String())
+			golden.Lines(t, filepath.Join("testdata", "payments."+string(f)+".golden"), b.String())
 		})
-	}
-}
-
-// requireSameLines reports the first line where got differs from want,
-// not two whole documents.
-func requireSameLines(t *testing.T, want, got string) {
-	t.Helper()
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := range max(len(w), len(g)) {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			t.Fatalf("line %d differs (go test ./recommender/report -update after a deliberate change):\nwant %q\ngot  %q", i+1, wl, gl)
-		}
 	}
 }
 

@@ -1,0 +1,113 @@
+package bench
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rightsizer/rightsizer/recommender/backtest"
+)
+
+// TestEvalOnFixtures runs `make eval`'s pipeline on the backtest fixtures
+// (two days of four Bitbrains VMs, eight hours of four GenAI pods) and
+// checks what it writes: eval.json with the issue's keys for every dataset
+// and policy (null where a dataset lacks a resource), eval.md and a plot
+// per dataset.
+func TestEvalOnFixtures(t *testing.T) {
+	t.Parallel()
+	fixtures := filepath.Join("..", "recommender", "backtest", "testdata")
+	res, err := runEval(t.Context(), map[string]string{
+		"bitbrains": filepath.Join(fixtures, "bitbrains-2d"),
+		"genai":     filepath.Join(fixtures, "genai-8h"),
+	}, backtest.Options{Interval: time.Hour, Warmup: 2 * time.Hour})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, res.Write(dir))
+
+	b, err := os.ReadFile(filepath.Join(dir, "eval.json"))
+	require.NoError(t, err)
+	var doc struct {
+		Datasets map[string]map[string]map[string]*float64 `json:"datasets"`
+		Targets  []Target                                  `json:"targets"`
+		Oracle   map[string]float64                        `json:"oracle_mem_gib_hours"`
+	}
+	require.NoError(t, json.Unmarshal(b, &doc))
+	keys := []string{"cpu_core_hours", "cpu_over_frac", "cpu_unmet_core_hours", "mem_gib_hours", "oom_events", "changes_per_day"}
+	for _, ds := range []string{"bitbrains", "genai"} {
+		require.Len(t, doc.Datasets[ds], len(EvalPolicies()), ds)
+		for _, p := range EvalPolicies() {
+			f := doc.Datasets[ds][p]
+			for _, k := range keys {
+				require.Contains(t, f, k, "%s %s", ds, p)
+				if ds == "genai" && strings.HasPrefix(k, "cpu_") {
+					require.Nil(t, f[k], "the GenAI trace has no CPU")
+				} else {
+					require.NotNil(t, f[k], "%s %s %s", ds, p, k)
+				}
+			}
+		}
+	}
+	require.NotNil(t, doc.Datasets["genai"]["balanced"]["gpu_busy_hours"])
+	require.Len(t, doc.Targets, 9)
+	require.Positive(t, doc.Oracle["genai"])
+
+	md, err := os.ReadFile(filepath.Join(dir, "eval.md"))
+	require.NoError(t, err)
+	require.Contains(t, string(md), "## Targets")
+	require.Contains(t, string(md), "| budget-5 |")
+	for _, f := range []string{"eval-bitbrains.png", "eval-genai.png", "eval-genai-memfrac.png"} {
+		_, err := os.Stat(filepath.Join(dir, f))
+		require.NoError(t, err)
+	}
+}
+
+// TestOracleNeverKilled: the clairvoyant reference sizes memory at each
+// container's lifetime peak from its first decision.
+func TestOracleNeverKilled(t *testing.T) {
+	t.Parallel()
+	ds, err := backtest.LoadDatasets(filepath.Join("..", "recommender", "backtest", "testdata", "genai-8h"))
+	require.NoError(t, err)
+	for _, d := range ds {
+		s, err := backtest.Run(t.Context(), d, []backtest.Policy{newOracle(d)}, backtest.Options{})
+		require.NoError(t, err)
+		require.Zero(t, s[0].OOMEvents, d.Name)
+		require.Positive(t, s[0].MemGiBHours, d.Name)
+	}
+}
+
+func TestCheckTargets(t *testing.T) {
+	t.Parallel()
+	v := func(x float64) *float64 { return &x }
+	pol := func(cpu, over, mem, oom float64) map[string]*float64 {
+		return map[string]*float64{"cpu_core_hours": v(cpu), "cpu_over_frac": v(over), "mem_gib_hours": v(mem), "oom_events": v(oom)}
+	}
+	data := map[string]map[string]map[string]*float64{"bitbrains": {
+		"vpa":      pol(100, 0.02, 100, 10),
+		"krr":      pol(90, 0.05, 200, 8),
+		"balanced": pol(85, 0.02, 150, 8), // exactly 15 % less, same share: passes
+		"budget-1": pol(0, 0.004, 0, 0),   // below half the budget
+		"budget-5": pol(0, 0.075, 0, 0),   // at 1.5 × the budget
+	}}
+	want := map[string]bool{}
+	for _, tg := range checkTargets(data) {
+		require.True(t, tg.Required, "every check on bitbrains is one of the issue's")
+		want[tg.Name] = tg.Pass
+	}
+	require.Equal(t, map[string]bool{
+		"balanced requests ≥ 15 % less compute than vpa, no more often above the request": true,
+		"balanced: no more OOM kills than vpa or krr, fewer memory GiB-hours than krr":    true,
+		"budget-1 calibrated: realised share above request within ½× to 1½× the budget":   false,
+		"budget-5 calibrated: realised share above request within ½× to 1½× the budget":   true,
+	}, want)
+	data["bitbrains"]["balanced"]["oom_events"] = v(9)
+	for _, tg := range checkTargets(data) {
+		if strings.Contains(tg.Name, "OOM") {
+			require.False(t, tg.Pass, "more kills than krr")
+		}
+	}
+}

@@ -1,0 +1,96 @@
+package app
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rightsizer/rightsizer/recommender/backtest"
+)
+
+var (
+	bitbrainsFixture = filepath.Join("..", "..", "..", "recommender", "backtest", "testdata", "bitbrains-2d")
+	genaiFixture     = filepath.Join("..", "..", "..", "recommender", "backtest", "testdata", "genai-8h")
+)
+
+func TestBacktestFlagErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"backtest"}, []string{"--replay DIR is required"}},
+		{[]string{"backtest", "--replay", "x", "-o", "xml", "--interval", "-1h", "--warmup", "soon", "--plot", "x.jpg"},
+			[]string{`--output "xml"`, `--interval "-1h"`, `--warmup "soon"`, `--plot "x.jpg": want a .png file`}},
+		{[]string{"backtest", "--replay", bitbrainsFixture, "--policy", "nope,budget-90", "--baselines", "vpa,goldilocks"},
+			[]string{`unknown profile "nope"`, `policy "budget-90"`, `unknown baseline "goldilocks"`}},
+		{[]string{"backtest", "--replay", bitbrainsFixture, "--policy", "balanced,balanced"}, []string{`policy "balanced" given twice`}},
+		{[]string{"backtest", "--replay", bitbrainsFixture, "--policy", "", "--baselines", ""}, []string{"nothing to run"}},
+		{[]string{"backtest", "--replay", "/no/such/trace"}, []string{"--replay", "/no/such/trace"}},
+		{[]string{"backtest", "--replay", bitbrainsFixture, "--warmup", "30d"}, []string{"warm-up 720h0m0s is longer than the bitbrains trace"}},
+		{[]string{"backtest", "extra"}, []string{"unknown command"}},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			t.Parallel()
+			_, _, err := run(t, c.args...)
+			require.Error(t, err)
+			for _, w := range c.want {
+				require.ErrorContains(t, err, w)
+			}
+		})
+	}
+}
+
+func TestBacktestMarkdown(t *testing.T) {
+	t.Parallel()
+	out, logs, err := run(t, "backtest", "--replay", bitbrainsFixture, "--interval", "6h", "--warmup", "12h", "-o", "markdown")
+	require.NoError(t, err)
+	require.Contains(t, logs, "backtest done")
+	require.True(t, strings.HasPrefix(out, "### bitbrains: 4 workloads, 6.0 workload-days scored"), out)
+	for _, p := range append(backtest.BaselineNames(), backtest.PolicyNames()...) {
+		require.Contains(t, out, "| "+p+" |")
+	}
+}
+
+// TestBacktestJSONAndPolicyFile runs one baseline against a policy file,
+// without reactions, and reads the JSON back.
+func TestBacktestJSONAndPolicyFile(t *testing.T) {
+	t.Parallel()
+	pol := filepath.Join(t.TempDir(), "lean.yaml")
+	require.NoError(t, os.WriteFile(pol, []byte("defaultProfile: lean\nprofiles:\n  lean: {base: cost, cpu: {requestPercentile: 0.7}}\n"), 0o600))
+	out, _, err := run(t, "backtest", "--replay", bitbrainsFixture, "--interval", "6h", "--warmup", "12h",
+		"--baselines", "vpa", "--policy", "balanced,"+pol, "--react=false", "-o", "json")
+	require.NoError(t, err)
+	var results []backtest.Result
+	require.NoError(t, json.Unmarshal([]byte(out), &results))
+	require.Len(t, results, 1)
+	r := results[0]
+	require.Equal(t, "bitbrains", r.Dataset)
+	require.Equal(t, "6h", r.Interval)
+	var names []string
+	for _, s := range r.Scores {
+		names = append(names, s.Policy)
+		require.Len(t, s.PerWorkload, 4, s.Policy)
+		require.Positive(t, s.CPUCoreHours, s.Policy)
+	}
+	require.Equal(t, []string{"vpa", "balanced", "lean"}, names, "baselines first, then the policies as given")
+	require.Less(t, r.Scores[2].CPUCoreHours, r.Scores[1].CPUCoreHours, "P70 asks for less than P90")
+}
+
+func TestBacktestPlots(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, logs, err := run(t, "backtest", "--replay", genaiFixture, "--plot", filepath.Join(dir, "genai.png"))
+	require.NoError(t, err)
+	require.Contains(t, logs, "wrote plot")
+	for _, f := range []string{"genai-genai.png", "genai-genai-memfrac.png"} {
+		st, err := os.Stat(filepath.Join(dir, f))
+		require.NoError(t, err, "a trace with two datasets writes a plot for each")
+		require.Positive(t, st.Size())
+	}
+}
