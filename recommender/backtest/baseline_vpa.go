@@ -151,34 +151,23 @@ func DefaultVPAOptions() VPAOptions {
 // Validate reports every problem with the options.
 func (o VPAOptions) Validate() error {
 	var errs []error
-	for _, p := range []struct {
-		name string
-		v    float64
-	}{
-		{"target cpu percentile", o.TargetCPUPercentile},
-		{"lower bound cpu percentile", o.LowerBoundCPUPercentile},
-		{"upper bound cpu percentile", o.UpperBoundCPUPercentile},
-		{"target memory percentile", o.TargetMemoryPercentile},
-		{"lower bound memory percentile", o.LowerBoundMemoryPercentile},
-		{"upper bound memory percentile", o.UpperBoundMemoryPercentile},
-	} {
-		if !(p.v > 0 && p.v <= 1) {
-			errs = append(errs, fmt.Errorf("%s %v not in (0, 1]", p.name, p.v))
+	check := func(ok func(float64) bool, want string, name string, v float64) {
+		if !ok(v) {
+			errs = append(errs, fmt.Errorf("%s %v %s", name, v, want))
 		}
 	}
-	for _, p := range []struct {
-		name string
-		v    float64
-	}{
-		{"safety margin fraction", o.SafetyMarginFraction},
-		{"pod min cpu millicores", o.PodMinCPUMillicores},
-		{"pod min memory mb", o.PodMinMemoryMb},
-		{"min change priority", o.MinChangePriority},
-	} {
-		if !(p.v >= 0 && !math.IsInf(p.v, 1)) {
-			errs = append(errs, fmt.Errorf("%s %v is negative or not a number", p.name, p.v))
-		}
-	}
+	percentile := func(v float64) bool { return v > 0 && v <= 1 }
+	check(percentile, "not in (0, 1]", "target cpu percentile", o.TargetCPUPercentile)
+	check(percentile, "not in (0, 1]", "lower bound cpu percentile", o.LowerBoundCPUPercentile)
+	check(percentile, "not in (0, 1]", "upper bound cpu percentile", o.UpperBoundCPUPercentile)
+	check(percentile, "not in (0, 1]", "target memory percentile", o.TargetMemoryPercentile)
+	check(percentile, "not in (0, 1]", "lower bound memory percentile", o.LowerBoundMemoryPercentile)
+	check(percentile, "not in (0, 1]", "upper bound memory percentile", o.UpperBoundMemoryPercentile)
+	nonNegative := func(v float64) bool { return v >= 0 && !math.IsInf(v, 1) }
+	check(nonNegative, "is negative or not a number", "safety margin fraction", o.SafetyMarginFraction)
+	check(nonNegative, "is negative or not a number", "pod min cpu millicores", o.PodMinCPUMillicores)
+	check(nonNegative, "is negative or not a number", "pod min memory mb", o.PodMinMemoryMb)
+	check(nonNegative, "is negative or not a number", "min change priority", o.MinChangePriority)
 	if o.ConfidenceIntervalCPU <= 0 || o.ConfidenceIntervalMemory <= 0 {
 		errs = append(errs, errors.New("confidence intervals must be positive"))
 	}

@@ -114,14 +114,7 @@ func newBacktestCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 		Example: "  rightsizer backtest --replay bitbrains-rnd/2013-7\n" +
 			"  rightsizer backtest --replay alibaba-genai-2026 --policy balanced,budget-5 -o markdown --plot genai.png",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			log, err := logger()
-			if err != nil {
-				return err
-			}
+		RunE: validated(o, logger, func(cmd *cobra.Command, log *slog.Logger) error {
 			fs, err := o.factories()
 			if err != nil {
 				return err
@@ -168,7 +161,7 @@ func newBacktestCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 				return backtest.WriteMarkdown(w, results)
 			}
 			return backtest.WriteTable(w, results)
-		},
+		}),
 	}
 	o.AddFlags(cmd.Flags())
 	return cmd

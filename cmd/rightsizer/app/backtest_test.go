@@ -19,10 +19,7 @@ var (
 
 func TestBacktestFlagErrors(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		args []string
-		want []string
-	}{
+	requireFlagErrors(t, []flagCase{
 		{[]string{"backtest"}, []string{"--replay DIR is required"}},
 		{[]string{"backtest", "--replay", "x", "-o", "xml", "--interval", "-1h", "--warmup", "soon", "--plot", "x.jpg"},
 			[]string{`--output "xml"`, `--interval "-1h"`, `--warmup "soon"`, `--plot "x.jpg": want a .png file`}},
@@ -33,17 +30,7 @@ func TestBacktestFlagErrors(t *testing.T) {
 		{[]string{"backtest", "--replay", "/no/such/trace"}, []string{"--replay", "/no/such/trace"}},
 		{[]string{"backtest", "--replay", bitbrainsFixture, "--warmup", "30d"}, []string{"warm-up 720h0m0s is longer than the bitbrains trace"}},
 		{[]string{"backtest", "extra"}, []string{"unknown command"}},
-	}
-	for _, c := range cases {
-		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
-			t.Parallel()
-			_, _, err := run(t, c.args...)
-			require.Error(t, err)
-			for _, w := range c.want {
-				require.ErrorContains(t, err, w)
-			}
-		})
-	}
+	})
 }
 
 func TestBacktestMarkdown(t *testing.T) {

@@ -72,16 +72,7 @@ func newRecommendCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 			"  rightsizer recommend --demo --state rightsizer.db   # keep what was learned\n" +
 			"  rightsizer recommend --state rightsizer.db          # and print it later",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			log, err := logger()
-			if err != nil {
-				return err
-			}
-			return runRecommend(cmd, o, log)
-		},
+		RunE: validated(o, logger, func(cmd *cobra.Command, log *slog.Logger) error { return runRecommend(cmd, o, log) }),
 	}
 	o.AddFlags(cmd.Flags())
 	return cmd

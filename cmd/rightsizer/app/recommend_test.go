@@ -39,20 +39,15 @@ func decode(t *testing.T, s string) document {
 	return d
 }
 
-func TestRecommendFlagErrors(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		args []string
-		want []string
-	}{
-		{[]string{"recommend"}, []string{"give --demo, --replay DIR or --state FILE"}},
-		{[]string{"recommend", "--demo", "--replay", "x", "-o", "xml", "--duration", "-1d"},
-			[]string{"not both", `unknown output format "xml"`, `--duration "-1d"`}},
-		{[]string{"recommend", "--demo", "--profile", "nope"}, []string{`--profile: unknown profile "nope"`}},
-		{[]string{"recommend", "--replay", "/no/such/trace"}, []string{"--replay", "/no/such/trace"}},
-		{[]string{"recommend", "--demo", "--log-level", "loud"}, []string{"--log-level"}},
-		{[]string{"recommend", "extra"}, []string{"unknown command"}},
-	}
+// flagCase is a command line that must fail with every message in want.
+type flagCase struct {
+	args []string
+	want []string
+}
+
+// requireFlagErrors runs each case in parallel.
+func requireFlagErrors(t *testing.T, cases []flagCase) {
+	t.Helper()
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			t.Parallel()
@@ -63,6 +58,19 @@ func TestRecommendFlagErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRecommendFlagErrors(t *testing.T) {
+	t.Parallel()
+	requireFlagErrors(t, []flagCase{
+		{[]string{"recommend"}, []string{"give --demo, --replay DIR or --state FILE"}},
+		{[]string{"recommend", "--demo", "--replay", "x", "-o", "xml", "--duration", "-1d"},
+			[]string{"not both", `unknown output format "xml"`, `--duration "-1d"`}},
+		{[]string{"recommend", "--demo", "--profile", "nope"}, []string{`--profile: unknown profile "nope"`}},
+		{[]string{"recommend", "--replay", "/no/such/trace"}, []string{"--replay", "/no/such/trace"}},
+		{[]string{"recommend", "--demo", "--log-level", "loud"}, []string{"--log-level"}},
+		{[]string{"recommend", "extra"}, []string{"unknown command"}},
+	})
 }
 
 func TestRecommendDemo(t *testing.T) {

@@ -36,3 +36,18 @@ func NewCommand(out, errOut io.Writer) *cobra.Command {
 	root.AddCommand(newRecommendCommand(logger), newBacktestCommand(logger))
 	return root
 }
+
+// validated returns a command's RunE: it checks the flags (every problem
+// at once), builds the logger, then runs fn.
+func validated(flags interface{ Validate() error }, logger func() (*slog.Logger, error), fn func(*cobra.Command, *slog.Logger) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		if err := flags.Validate(); err != nil {
+			return err
+		}
+		log, err := logger()
+		if err != nil {
+			return err
+		}
+		return fn(cmd, log)
+	}
+}
