@@ -144,20 +144,26 @@ const (
 // raises it in place when usage runs above it. Each adds the larger of a
 // percentage margin and an absolute headroom (small containers' usage
 // moves by more than a percentage of itself), capped a little above the
-// P99.9 (a margin above a workload's ceiling buys nothing).
+// P99.9 (a margin above a workload's ceiling buys nothing). Memory limits
+// clear the window's peak by the largest of a percentage, a multiple of
+// the peak's distance from the P75 (bursty workloads) and, for a while
+// after the working set reached a new peak or first appeared, a growth
+// margin (workloads still filling a cache or loading a model).
 //
 //   - cost: CPU P85 + 25m headroom, 12 h and 2 h horizons; memory request
-//     at P90 of samples + 10 %, limit over the 7-day peak by the larger of
-//     10 % and half the peak's distance from the P75.
+//     at P90 of samples + 10 %, limit over the 7-day peak by the largest of
+//     10 %, half the peak's distance from the P75, and 25 % for 4 h after
+//     growth.
 //   - balanced: CPU P90 + max(5 %, 50m), 24 h and 4 h horizons; memory
 //     request at P98 + 15 %, limit over the 8-day peak (VPA keeps 8 daily
-//     peaks too) by the larger of 20 % and the peak's distance from the
-//     P75. On Bitbrains it requests about 18 % fewer core-hours than
-//     VPA, runs above its request less often, and is OOM-killed a twentieth
-//     as often as VPA on half of KRR's memory.
+//     peaks too) by the largest of 20 %, the peak's distance from the P75,
+//     and 50 % for 8 h after growth. On Bitbrains it requests about 18 %
+//     fewer core-hours than VPA, runs above its request half as often, and
+//     is OOM-killed a fourteenth as often as VPA on half of KRR's memory.
 //   - performance: CPU P98 + max(10 %, 100m), 48 h and 8 h horizons;
 //     memory request at the peak + 15 %, limit over the 14-day peak by the
-//     larger of 30 % and 1.5 × the peak's distance from the P75.
+//     largest of 30 %, 1.5 × the peak's distance from the P75, and 75 % for
+//     24 h after growth.
 //
 // None sets a CPU limit: throttling costs latency and saves nothing that
 // the request does not already reserve. CPU floors are 10–25m (KRR and
