@@ -26,6 +26,8 @@ type backtestOptions struct {
 	Interval  string
 	Warmup    string
 	React     bool
+	// ChangeThreshold is the relative move that counts as a change.
+	ChangeThreshold float64
 }
 
 func (o *backtestOptions) AddFlags(fs *pflag.FlagSet) {
@@ -36,6 +38,7 @@ func (o *backtestOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Plot, "plot", "", "write a cost-against-risk plot to this PNG (one per dataset: the dataset's name is added before .png when a trace has several)")
 	fs.StringVar(&o.Interval, "interval", "", "decision interval (default 24h for Bitbrains, 1h for GenAI)")
 	fs.StringVar(&o.Warmup, "warmup", "", "warm-up before the first decision (default 2d for Bitbrains, 2h for GenAI)")
+	fs.Float64Var(&o.ChangeThreshold, "change-threshold", 0.1, "relative move of a request or limit that counts as a change in changes/workload-day (0.1: 10 %; a tiny value counts every change)")
 	fs.BoolVar(&o.React, "react", true, "let live controllers (rightsizer's, VPA's updater) react between decision points to OOM kills and to usage above the request; false: every policy acts only at decision points, and rightsizer applies its stable request as a report would")
 }
 
@@ -56,6 +59,9 @@ func (o *backtestOptions) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: want a positive duration such as 6h or 2d", f.name, f.v))
 		}
 	}
+	if !(o.ChangeThreshold > 0 && o.ChangeThreshold < 10) {
+		errs = append(errs, fmt.Errorf("--change-threshold %v: want a fraction above 0, such as 0.1", o.ChangeThreshold))
+	}
 	if o.Plot != "" && !strings.HasSuffix(o.Plot, ".png") {
 		errs = append(errs, fmt.Errorf("--plot %q: want a .png file", o.Plot))
 	}
@@ -74,6 +80,7 @@ func (o *backtestOptions) options() backtest.Options {
 		opts.Warmup = time.Duration(d)
 	}
 	opts.NoReactions = !o.React
+	opts.ChangeThreshold = o.ChangeThreshold
 	return opts
 }
 

@@ -23,6 +23,8 @@ func TestBacktestFlagErrors(t *testing.T) {
 		{[]string{"backtest"}, []string{"--replay DIR is required"}},
 		{[]string{"backtest", "--replay", "x", "-o", "xml", "--interval", "-1h", "--warmup", "soon", "--plot", "x.jpg"},
 			[]string{`--output "xml"`, `--interval "-1h"`, `--warmup "soon"`, `--plot "x.jpg": want a .png file`}},
+		{[]string{"backtest", "--replay", "x", "--change-threshold", "0"}, []string{"--change-threshold 0: want a fraction above 0"}},
+		{[]string{"backtest", "--replay", "x", "--change-threshold", "NaN"}, []string{"--change-threshold NaN"}},
 		{[]string{"backtest", "--replay", bitbrainsFixture, "--policy", "nope,budget-90", "--baselines", "vpa,goldilocks"},
 			[]string{`unknown profile "nope"`, `policy "budget-90"`, `unknown baseline "goldilocks"`}},
 		{[]string{"backtest", "--replay", bitbrainsFixture, "--policy", "balanced,balanced"}, []string{`policy "balanced" given twice`}},
@@ -67,6 +69,17 @@ func TestBacktestJSONAndPolicyFile(t *testing.T) {
 	}
 	require.Equal(t, []string{"vpa", "balanced", "lean"}, names, "baselines first, then the policies as given")
 	require.Less(t, r.Scores[2].CPUCoreHours, r.Scores[1].CPUCoreHours, "P70 asks for less than P90")
+
+	// Counting every change, however small, counts at least as many.
+	out, _, err = run(t, "backtest", "--replay", bitbrainsFixture, "--interval", "6h", "--warmup", "12h",
+		"--baselines", "vpa", "--policy", "balanced,"+pol, "--react=false", "-o", "json", "--change-threshold", "1e-9")
+	require.NoError(t, err)
+	var all []backtest.Result
+	require.NoError(t, json.Unmarshal([]byte(out), &all))
+	for i, s := range all[0].Scores {
+		require.GreaterOrEqual(t, s.ChangesPerDay, r.Scores[i].ChangesPerDay, s.Policy)
+		require.Equal(t, r.Scores[i].CPUCoreHours, s.CPUCoreHours, "the threshold only counts")
+	}
 }
 
 func TestBacktestPlots(t *testing.T) {
