@@ -14,12 +14,6 @@ import (
 	"github.com/rightsizer/rightsizer/recommender/replay"
 )
 
-// EvalPolicies are the policies `make eval` compares, baselines first.
-var evalPolicies = []string{"provisioned", "vpa", "krr", "cost", "balanced", "performance", "budget-1", "budget-5"}
-
-// EvalPolicies returns the policies of `make eval`.
-func EvalPolicies() []string { return append([]string(nil), evalPolicies...) }
-
 // evalDatasets maps eval.json's dataset keys to folders under shared/data.
 var evalDatasets = []struct{ key, name string }{
 	{"bitbrains", "bitbrains-rnd/2013-7"},
@@ -84,7 +78,9 @@ func RunEval(ctx context.Context) (*EvalResult, error) {
 // eval.json ("bitbrains", "genai").
 func runEval(ctx context.Context, dirs map[string]string, opts backtest.Options) (*EvalResult, error) {
 	start := time.Now()
-	fs, err := evalFactories()
+	// The policies of `rightsizer backtest` by default: every baseline,
+	// every built-in profile, budget-1 and budget-5.
+	fs, err := backtest.Factories(backtest.BaselineNames(), backtest.PolicyNames())
 	if err != nil {
 		return nil, err
 	}
@@ -121,20 +117,6 @@ func runEval(ctx context.Context, dirs map[string]string, opts backtest.Options)
 	out.Targets = checkTargets(out.Datasets)
 	out.Elapsed = time.Since(start).Round(time.Millisecond).String()
 	return out, nil
-}
-
-func evalFactories() ([]backtest.Factory, error) {
-	var fs []backtest.Factory
-	for _, n := range evalPolicies {
-		f, err := backtest.BaselineFactory(n)
-		if err != nil {
-			if f, err = backtest.PolicyFactory(n); err != nil {
-				return nil, err
-			}
-		}
-		fs = append(fs, f)
-	}
-	return fs, nil
 }
 
 func ptr(v float64) *float64 { return &v }

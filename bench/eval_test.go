@@ -39,8 +39,9 @@ func TestEvalOnFixtures(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &doc))
 	keys := []string{"cpu_core_hours", "cpu_over_frac", "cpu_unmet_core_hours", "mem_gib_hours", "oom_events", "changes_per_day"}
 	for _, ds := range []string{"bitbrains", "genai"} {
-		require.Len(t, doc.Datasets[ds], len(EvalPolicies()), ds)
-		for _, p := range EvalPolicies() {
+		policies := append(backtest.BaselineNames(), backtest.PolicyNames()...)
+		require.Len(t, doc.Datasets[ds], 8, ds)
+		for _, p := range policies {
 			f := doc.Datasets[ds][p]
 			for _, k := range keys {
 				require.Contains(t, f, k, "%s %s", ds, p)

@@ -12,10 +12,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// Update reports whether the test binary runs with -update, for tests that
-// compare golden files their own way (images, say).
-func Update() bool { return *update }
-
 // Write stores got as the golden file path under -update.
 func Write(t testing.TB, path string, got []byte) {
 	t.Helper()

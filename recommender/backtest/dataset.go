@@ -68,15 +68,6 @@ func LoadDatasets(dir string) ([]*Dataset, error) {
 	return out, nil
 }
 
-// LoadDataset opens a trace folder and returns its first dataset.
-func LoadDataset(dir string) (*Dataset, error) {
-	ds, err := LoadDatasets(dir)
-	if err != nil {
-		return nil, err
-	}
-	return ds[0], nil
-}
-
 // memoryFraction builds the "genai-memfrac" dataset from the memory_util
 // series, which replay keeps apart because their absolute limit is unknown.
 func memoryFraction(src *replay.Source) *Dataset {

@@ -1,6 +1,7 @@
 package backtest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -75,6 +76,33 @@ func PolicyFactory(spec string) (Factory, error) {
 		}
 		return NewRightsizer(name, pol, ro)
 	}}, nil
+}
+
+// Factories resolves names to factories, the baselines first, then the
+// rightsizer policies (built-in profiles, budget-N or policy files) in the
+// order given. It reports every unknown or repeated name at once.
+func Factories(baselines, policies []string) ([]Factory, error) {
+	var fs []Factory
+	var errs []error
+	seen := map[string]bool{}
+	add := func(f Factory, err error) {
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case seen[f.Name]:
+			errs = append(errs, fmt.Errorf("policy %q given twice", f.Name))
+		default:
+			seen[f.Name] = true
+			fs = append(fs, f)
+		}
+	}
+	for _, b := range baselines {
+		add(BaselineFactory(b))
+	}
+	for _, p := range policies {
+		add(PolicyFactory(p))
+	}
+	return fs, errors.Join(errs...)
 }
 
 // NewAll makes one fresh policy from each factory for d and opts.

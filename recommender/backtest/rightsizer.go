@@ -16,7 +16,6 @@ import (
 type Rightsizer struct {
 	*recommender.Engine
 	name      string
-	threshold float64
 	opts      RightsizerOptions
 	recent    map[recommender.ContainerKey][]stamped
 	workloads map[recommender.WorkloadKey]recommender.Workload
@@ -57,7 +56,7 @@ func NewRightsizer(name string, pol *recommender.Policy, opts RightsizerOptions)
 	if err != nil {
 		return nil, err
 	}
-	return &Rightsizer{Engine: e, name: name, threshold: 0.1, opts: opts,
+	return &Rightsizer{Engine: e, name: name, opts: opts,
 		recent: map[recommender.ContainerKey][]stamped{}, workloads: map[recommender.WorkloadKey]recommender.Workload{},
 		changed: map[recommender.ContainerKey]time.Time{}}, nil
 }
@@ -116,7 +115,7 @@ func (r *Rightsizer) Decide(k recommender.ContainerKey, now time.Time, current A
 		MemoryRequest: rec.Memory.Request, MemoryLimit: rec.Memory.Limit,
 	})
 	up := rises(next, current, 0.01)
-	if !up && !next.MovedBy(current, r.threshold) {
+	if !up && !next.MovedBy(current, downThreshold) {
 		return current, false
 	}
 	if last, ok := r.changed[k]; ok && r.opts.MinDownInterval > 0 && now.Sub(last) < r.opts.MinDownInterval {
@@ -133,6 +132,10 @@ func (r *Rightsizer) Decide(k recommender.ContainerKey, now time.Time, current A
 	r.applied(k, next)
 	return next, true
 }
+
+// downThreshold is the least relative move that makes a decrease worth
+// applying: 10 %, as VPA's updater.
+const downThreshold = 0.1
 
 // stabilise records rec and returns, value by value, the highest
 // recommendation made within the window before now.

@@ -25,17 +25,8 @@ const (
 // policies, as `rightsizer backtest` runs them.
 func allFactories(t *testing.T) []Factory {
 	t.Helper()
-	var fs []Factory
-	for _, n := range BaselineNames() {
-		f, err := BaselineFactory(n)
-		require.NoError(t, err)
-		fs = append(fs, f)
-	}
-	for _, n := range PolicyNames() {
-		f, err := PolicyFactory(n)
-		require.NoError(t, err)
-		fs = append(fs, f)
-	}
+	fs, err := Factories(BaselineNames(), PolicyNames())
+	require.NoError(t, err)
 	return fs
 }
 
@@ -255,7 +246,7 @@ func TestLoadDatasets(t *testing.T) {
 
 	_, err = LoadDatasets(filepath.Join(t.TempDir(), "missing"))
 	require.Error(t, err)
-	_, err = LoadDataset(t.TempDir())
+	_, err = LoadDatasets(t.TempDir())
 	require.Error(t, err, "an empty folder is no trace")
 }
 
@@ -332,4 +323,53 @@ func TestSaveResultPlot(t *testing.T) {
 	require.Greater(t, img.Bounds().Dx(), 400)
 
 	require.ErrorContains(t, SaveResultPlot(path, Result{Dataset: "x"}, nil), "no dataset")
+}
+
+// TestPolicyFactoryOptions: how rightsizer applies its advice follows the
+// dataset. In place (Bitbrains) the controller applies the live request;
+// on GPU data a change restarts the pod, so it goes down at most every
+// 12 h; without reactions it applies the stable request.
+func TestPolicyFactoryOptions(t *testing.T) {
+	t.Parallel()
+	f, err := PolicyFactory(recommender.ProfileBalanced)
+	require.NoError(t, err)
+	cases := []struct {
+		name string
+		d    Dataset
+		opts Options
+		want RightsizerOptions
+	}{
+		{"in place", Dataset{Interval: 24 * time.Hour, ResizableInPlace: true}, Options{},
+			RightsizerOptions{Window: 24*time.Hour + time.Minute, Live: true}},
+		{"in place, no reactions", Dataset{Interval: 24 * time.Hour, ResizableInPlace: true}, Options{NoReactions: true},
+			RightsizerOptions{Window: 24*time.Hour + time.Minute}},
+		{"restarts", Dataset{Interval: time.Hour}, Options{},
+			RightsizerOptions{Window: time.Hour + time.Minute, MinDownInterval: 12 * time.Hour}},
+		{"interval given", Dataset{Interval: time.Hour}, Options{Interval: 6 * time.Hour},
+			RightsizerOptions{Window: 6*time.Hour + time.Minute, MinDownInterval: 12 * time.Hour}},
+	}
+	for _, c := range cases {
+		p, err := f.New(&c.d, c.opts)
+		require.NoError(t, err, c.name)
+		require.Equal(t, c.want, p.(*Rightsizer).opts, c.name)
+		require.Equal(t, "balanced", p.Name())
+	}
+}
+
+func TestFactories(t *testing.T) {
+	t.Parallel()
+	fs, err := Factories([]string{"krr"}, []string{"budget-2", "cost"})
+	require.NoError(t, err)
+	var names []string
+	for _, f := range fs {
+		names = append(names, f.Name)
+	}
+	require.Equal(t, []string{"krr", "budget-2", "cost"}, names)
+	require.True(t, fs[0].Baseline)
+	require.False(t, fs[1].Baseline)
+
+	_, err = Factories([]string{"vpa", "vpa", "goldilocks"}, []string{"nope"})
+	require.ErrorContains(t, err, `policy "vpa" given twice`)
+	require.ErrorContains(t, err, `unknown baseline "goldilocks"`)
+	require.ErrorContains(t, err, `unknown profile "nope"`)
 }

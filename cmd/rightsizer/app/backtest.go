@@ -84,31 +84,6 @@ func (o *backtestOptions) options() backtest.Options {
 	return opts
 }
 
-// factories resolves the flags to policy factories, baselines first.
-func (o *backtestOptions) factories() ([]backtest.Factory, error) {
-	var fs []backtest.Factory
-	var errs []error
-	seen := map[string]bool{}
-	add := func(f backtest.Factory, err error) {
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-		case seen[f.Name]:
-			errs = append(errs, fmt.Errorf("policy %q given twice", f.Name))
-		default:
-			seen[f.Name] = true
-			fs = append(fs, f)
-		}
-	}
-	for _, b := range o.Baselines {
-		add(backtest.BaselineFactory(b))
-	}
-	for _, p := range o.Policies {
-		add(backtest.PolicyFactory(p))
-	}
-	return fs, errors.Join(errs...)
-}
-
 func newBacktestCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 	o := &backtestOptions{}
 	cmd := &cobra.Command{
@@ -122,7 +97,7 @@ func newBacktestCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 			"  rightsizer backtest --replay alibaba-genai-2026 --policy balanced,budget-5 -o markdown --plot genai.png",
 		Args: cobra.NoArgs,
 		RunE: validated(o, logger, func(cmd *cobra.Command, log *slog.Logger) error {
-			fs, err := o.factories()
+			fs, err := backtest.Factories(o.Baselines, o.Policies)
 			if err != nil {
 				return err
 			}
