@@ -12,6 +12,15 @@ FUZZTIME ?= 10000x
 # from there, so their dependencies stay out of the product's go.mod.
 GOLANGCI_LINT := $(BIN)/golangci-lint
 BENCHSTAT     := $(BIN)/benchstat
+# buf has its own tools module (hack/buf): it needs a newer protobuf than
+# the protoc-gen-go that must match our runtime.
+BUF           := $(BIN)/buf
+PROTOC_GENS   := $(addprefix $(BIN)/,protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2)
+# google/api/{annotations,http}.proto, from a pinned Go module rather than
+# the Buf Schema Registry, so that generation needs only the Go proxy.
+GOOGLEAPIS_MOD := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
+# protoc-gen-openapiv2's options, from the gateway version we link.
+OPENAPIV2_MOD  := github.com/grpc-ecosystem/grpc-gateway/v2@$(shell sed -n 's|^\tgithub.com/grpc-ecosystem/grpc-gateway/v2 \(v[^ ]*\).*|\1|p' go.mod)
 
 .PHONY: help
 help: ## Show this help
@@ -23,12 +32,29 @@ build: ## Build bin/rightsizer (pure Go, CGO_ENABLED=0)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/rightsizer ./cmd/rightsizer
 
 .PHONY: run
-run: build ## The main job: recommendations for a simulated over-provisioned cluster (no cluster needed)
-	$(BIN)/rightsizer recommend --demo
+run: build ## The main job: serve a simulated cluster's recommendations over gRPC and REST on localhost (no cluster needed)
+	$(BIN)/rightsizer serve --demo
 
 .PHONY: test
-test: ## Run every test with -race (tests on real traces use ../shared/data)
+test: verify ## Prove generated code fresh, then run every test with -race (tests on real traces use ../shared/data)
 	$(GO) test -race -count=1 ./...
+
+.PHONY: proto
+proto: $(BUF) $(PROTOC_GENS) ## Lint the protos (buf STANDARD) and regenerate Go, gateway and OpenAPI, offline
+	@set -e; moddir() { $(GO) mod download -json $$1 | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p'; }; \
+		g=$$(moddir $(GOOGLEAPIS_MOD)); o=$$(moddir $(OPENAPIV2_MOD)); test -n "$$g" && test -n "$$o"; \
+		rm -rf proto/.deps; mkdir -p proto/.deps/googleapis/google/api proto/.deps/googleapis/protoc-gen-openapiv2/options; \
+		cp $$g/third_party/googleapis/google/api/annotations.proto $$g/third_party/googleapis/google/api/http.proto \
+			proto/.deps/googleapis/google/api/; \
+		cp $$o/protoc-gen-openapiv2/options/annotations.proto $$o/protoc-gen-openapiv2/options/openapiv2.proto \
+			proto/.deps/googleapis/protoc-gen-openapiv2/options/; chmod -R u+w proto/.deps
+	cd proto && $(BUF) lint && PATH=$(BIN):$$PATH $(BUF) generate
+
+.PHONY: verify
+verify: proto ## Fail if the generated files differ from the committed ones
+	@git diff --exit-code -- proto api/openapi || { echo "generated files are stale: run make proto and commit" >&2; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- proto api/openapi); \
+		if [ -n "$$untracked" ]; then echo "generated files not committed: $$untracked" >&2; exit 1; fi
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## go vet, then golangci-lint (pinned in hack/tools/go.mod)
@@ -56,22 +82,35 @@ bench-engine: ## Sketch vs VPA's histogram, and engine ingest at 100k containers
 eval: ## Backtest rightsizer against provisioned, VPA and KRR on shared/data: bench/out/eval.{json,md}, eval-*.png
 	$(GO) run ./bench/cmd/eval -out bench/out
 
+.PHONY: bench-api
+bench-api: build ## Drive a real `rightsizer serve` over loopback: bench/out/api.json (ingest, list and watch figures)
+	$(GO) run ./bench/cmd/bench-api -bin $(BIN)/rightsizer -out bench/out/api.json
+
 .PHONY: bench
-bench: bench-engine ## Every benchmark: the engine harness, then micro-benchmarks into bench/out/micro.txt
-	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./recommender/... | tee bench/out/micro.txt
+bench: bench-engine bench-api ## Every benchmark: the engine harness, then micro-benchmarks into bench/out/micro.txt
+	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./recommender/... ./api/... | tee bench/out/micro.txt
 
 .PHONY: benchstat
 benchstat: $(BENCHSTAT) ## Compare micro-benchmarks: make benchstat OLD=a.txt NEW=b.txt
 	$(BENCHSTAT) $(OLD) $(NEW)
 
 .PHONY: tools
-tools: $(GOLANGCI_LINT) $(BENCHSTAT) ## Build the pinned developer tools into bin/
+tools: $(GOLANGCI_LINT) $(BENCHSTAT) $(BUF) $(PROTOC_GENS) ## Build the pinned developer tools into bin/
 
 $(GOLANGCI_LINT): hack/tools/go.mod hack/tools/go.sum
 	$(GO) -C hack/tools build -o $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 $(BENCHSTAT): hack/tools/go.mod hack/tools/go.sum
 	$(GO) -C hack/tools build -o $@ golang.org/x/perf/cmd/benchstat
+
+$(BUF): hack/buf/go.mod hack/buf/go.sum
+	$(GO) -C hack/buf build -o $@ github.com/bufbuild/buf/cmd/buf
+
+$(PROTOC_GENS) &: hack/tools/go.mod hack/tools/go.sum
+	$(GO) -C hack/tools build -o $(BIN)/ google.golang.org/protobuf/cmd/protoc-gen-go \
+		google.golang.org/grpc/cmd/protoc-gen-go-grpc \
+		github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway \
+		github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2
 
 .PHONY: clean
 clean: ## Remove build outputs

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rightsizer/rightsizer/recommender/sketch"
@@ -360,22 +361,28 @@ func (r *reason) add(format string, args ...any) {
 }
 
 // line renders the reason as one line: the basis first, then the notes.
+// Every recommendation of every container carries one, and the notifier
+// and the API's list snapshot render thousands a second, so the parts
+// that depend only on the profile are formatted once (basisOf).
 func (r *reason) line(p *Profile, cpuPercentile float64, live bool, h history, samples int64) string {
 	var b strings.Builder
 	if samples == 0 {
 		b.WriteString("no usage seen yet: current requests kept")
 	} else {
-		fmt.Fprintf(&b, "%s: CPU %s%s, memory %s+%.0f%% over %s (%d samples)",
-			p.Name, percentileName(cpuPercentile), cpuRule(&p.CPU),
-			percentileName(p.Memory.RequestPercentile), 100*p.Memory.Margin, humanDuration(h.span), samples)
-		if p.CPU.RiskBudget > 0 {
-			fmt.Fprintf(&b, ", calibrated to a %s%% budget", strconv.FormatFloat(100*p.CPU.RiskBudget, 'f', -1, 64))
-		}
+		bs := basisOf(p, cpuPercentile)
+		b.Grow(len(bs.head) + len(bs.budget) + 32)
+		b.WriteString(bs.head)
+		b.WriteString(" over ")
+		b.WriteString(humanDuration(h.span))
+		b.WriteString(" (")
+		b.WriteString(strconv.FormatInt(samples, 10))
+		b.WriteString(" samples)")
+		b.WriteString(bs.budget)
 		if live {
-			fmt.Fprintf(&b, "; live request over %s", humanDuration(p.LiveHalfLife))
+			b.WriteString(bs.live)
 		}
 		if samples < p.MinSamples || h.span < p.MinHistory {
-			fmt.Fprintf(&b, "; short history (want %s and %d samples): wide bounds", humanDuration(p.MinHistory), p.MinSamples)
+			b.WriteString(bs.short)
 		}
 	}
 	for _, n := range r.notes {
@@ -419,4 +426,52 @@ func humanDuration(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%.1fd", d.Hours()/24)
 	}
+}
+
+// basis is the profile-dependent text of a reason line.
+type basis struct{ head, budget, live, short string }
+
+// basisKey is everything the basis text depends on.
+type basisKey struct {
+	name                 string
+	cpuQ, cpuMargin      float64
+	headroom             MilliCPU
+	memQ, memMargin      float64
+	budget               float64
+	liveHalf, minHistory time.Duration
+	minSamples           int64
+}
+
+// bases caches basis texts by basisKey. A handful of profiles and
+// calibrated percentiles make few keys; the cache is bounded anyway,
+// since calibration moves percentiles continuously.
+var bases struct {
+	sync.Mutex
+	m map[basisKey]*basis
+}
+
+const maxBases = 4096
+
+func basisOf(p *Profile, cpuPercentile float64) *basis {
+	k := basisKey{p.Name, cpuPercentile, p.CPU.Margin, p.CPU.MinHeadroom, p.Memory.RequestPercentile, p.Memory.Margin,
+		p.CPU.RiskBudget, p.LiveHalfLife, p.MinHistory, p.MinSamples}
+	bases.Lock()
+	defer bases.Unlock()
+	if b, ok := bases.m[k]; ok {
+		return b
+	}
+	b := &basis{
+		head: fmt.Sprintf("%s: CPU %s%s, memory %s+%.0f%%", p.Name, percentileName(cpuPercentile), cpuRule(&p.CPU),
+			percentileName(p.Memory.RequestPercentile), 100*p.Memory.Margin),
+		live:  "; live request over " + humanDuration(p.LiveHalfLife),
+		short: fmt.Sprintf("; short history (want %s and %d samples): wide bounds", humanDuration(p.MinHistory), p.MinSamples),
+	}
+	if p.CPU.RiskBudget > 0 {
+		b.budget = ", calibrated to a " + strconv.FormatFloat(100*p.CPU.RiskBudget, 'f', -1, 64) + "% budget"
+	}
+	if bases.m == nil || len(bases.m) >= maxBases {
+		bases.m = map[basisKey]*basis{}
+	}
+	bases.m[k] = b
+	return b
 }

@@ -254,6 +254,7 @@ func (e *Engine) evaluate(onlyDirty bool) {
 			}
 		})
 		st.mu.Unlock()
+		yieldBetweenStripes()
 	}
 	for _, c := range cands {
 		q := RequirementsOf(&c.rec)

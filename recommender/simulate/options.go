@@ -47,6 +47,10 @@ type Options struct {
 	// Speed is the pace in virtual seconds per real second (60 plays a
 	// virtual minute each real second). Zero means as fast as possible.
 	Speed float64
+	// Backfill is virtual time played as fast as possible before Speed
+	// takes over, so that a live demo starts with days of history and then
+	// moves at a watchable pace. Ignored when Speed is zero.
+	Backfill time.Duration
 	// Clock paces the simulation when Speed > 0 and is not used otherwise.
 	// Nil means the real clock.
 	Clock clock.Clock
@@ -78,6 +82,9 @@ func (o Options) Validate() error {
 		errs = append(errs, fmt.Errorf("duration %s is negative", o.Duration))
 	} else if o.Duration > 0 && o.Duration < step {
 		errs = append(errs, fmt.Errorf("duration %s is shorter than the step %s", o.Duration, step))
+	}
+	if o.Backfill < 0 {
+		errs = append(errs, fmt.Errorf("backfill %s is negative", o.Backfill))
 	}
 	if math.IsNaN(o.Speed) || math.IsInf(o.Speed, 0) || o.Speed < 0 {
 		errs = append(errs, fmt.Errorf("speed %v is not a finite non-negative number", o.Speed))

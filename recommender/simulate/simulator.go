@@ -60,8 +60,9 @@ func (s *Simulator) Now() time.Time {
 // step's OOM kills with sink.RecordOOM and then ingests one batch with one
 // sample per running replica and container (a step in which nothing runs
 // ingests nothing). The batch slice is reused across steps, as the Sink
-// contract allows. With Options.Speed > 0, each step waits on Options.Clock
-// until its time is due; otherwise steps run back to back.
+// contract allows. With Options.Speed > 0, each step after the first
+// Options.Backfill waits on Options.Clock until its time is due; otherwise
+// steps run back to back.
 //
 // Run returns nil when Options.Duration is reached, ctx.Err() when ctx is
 // cancelled, ErrRunning if another Run is in progress, and a sink's error
@@ -90,15 +91,16 @@ func (s *Simulator) Run(ctx context.Context, sink recommender.Sink) error {
 		last = int64(s.opts.Duration / step)
 	}
 	var realStart time.Time
-	if s.opts.Speed > 0 {
-		realStart = s.clock.Now()
-	}
+	backfill := int64(s.opts.Backfill / step) // steps played before pacing starts
 	for i := int64(1); i <= last; i++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if s.opts.Speed > 0 {
-			if err := s.wait(ctx, realStart, i); err != nil {
+		if s.opts.Speed > 0 && i > backfill {
+			if i == backfill+1 {
+				realStart = s.clock.Now()
+			}
+			if err := s.wait(ctx, realStart, i-backfill); err != nil {
 				return err
 			}
 		}

@@ -128,6 +128,28 @@ func TestDeterminism(t *testing.T) {
 		})
 		require.Equal(t, a.h.Sum64(), b.h.Sum64())
 	})
+	t.Run("backfill plays at once, then pacing takes over", func(t *testing.T) {
+		t.Parallel()
+		c := one("Deployment", 1, ctr("app", recommender.Amounts{}, recommender.Amounts{},
+			Model{Archetype: ArchetypeSteady, CPU: 10, Memory: 50 * mib}))
+		o := DefaultOptions()
+		o.Duration, o.Backfill, o.Speed = 2*time.Hour, time.Hour, 60 // then a virtual minute per second
+		fc := clocktesting.NewFakeClock(time.Unix(0, 0))
+		o.Clock = fc
+		sim, err := New(c, o)
+		require.NoError(t, err)
+		synctest.Test(t, func(t *testing.T) {
+			errc := make(chan error, 1)
+			go func() { errc <- sim.Run(t.Context(), newHashSink()) }()
+			synctest.Wait() // the hour of backfill, with no clock step
+			require.Equal(t, o.Start.Add(time.Hour), sim.Now())
+			fc.Step(time.Second)
+			synctest.Wait()
+			require.Equal(t, o.Start.Add(time.Hour+time.Minute), sim.Now())
+			fc.Step(time.Minute)
+			require.NoError(t, <-errc)
+		})
+	})
 }
 
 func TestSamplesAreValid(t *testing.T) {

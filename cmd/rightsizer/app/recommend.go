@@ -79,18 +79,9 @@ func newRecommendCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 }
 
 func runRecommend(cmd *cobra.Command, o *recommendOptions, log *slog.Logger) error {
-	pol := recommender.DefaultPolicy()
-	if o.Policy != "" {
-		var err error
-		if pol, err = recommender.LoadPolicyFile(o.Policy); err != nil {
-			return err
-		}
-	}
-	if o.Profile != "" {
-		var err error
-		if pol, err = pol.WithDefaultProfile(o.Profile); err != nil {
-			return fmt.Errorf("--profile: %w", err)
-		}
+	pol, err := loadPolicy(o.Policy, o.Profile)
+	if err != nil {
+		return err
 	}
 	opts := recommender.DefaultOptions()
 	opts.Policy, opts.Logger = pol, log
