@@ -109,14 +109,9 @@ func (s *services) GetRecommendation(_ context.Context, r *rightsizerv1.GetRecom
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	var lbls map[string]string
-	for _, w := range s.engine.Workloads() {
-		if w.Key == k {
-			lbls = w.Labels
-			break
-		}
-	}
-	return &rightsizerv1.GetRecommendationResponse{Recommendation: workloadRecommendation(k, lbls, recs)}, nil
+	// Labels from the snapshot (at most a snapshot interval old) rather
+	// than a copy of the whole inventory per call.
+	return &rightsizerv1.GetRecommendationResponse{Recommendation: workloadRecommendation(k, s.snap.Load().labels(k), recs)}, nil
 }
 
 // WatchRecommendations streams the changelog.

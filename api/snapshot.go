@@ -292,3 +292,16 @@ func listWire(m *rightsizerv1.WorkloadRecommendation) []byte {
 	out := protowire.AppendTag(make([]byte, 0, len(b)+8), listRecommendationsField, protowire.BytesType)
 	return protowire.AppendBytes(out, b)
 }
+
+// labels returns workload k's labels, or nil if the snapshot (which may
+// be nil) lacks it.
+func (s *snapshot) labels(k recommender.WorkloadKey) map[string]string {
+	if s == nil {
+		return nil
+	}
+	i := sort.Search(len(s.byName), func(i int) bool { return compareKeys(s.byName[i].key, k) >= 0 })
+	if i < len(s.byName) && s.byName[i].key == k {
+		return s.byName[i].labels
+	}
+	return nil
+}

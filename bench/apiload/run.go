@@ -90,6 +90,10 @@ func Run(ctx context.Context, cfg Config, target Target, log *slog.Logger) (res 
 
 func (r *runner) dial() error {
 	dial := func() (*grpc.ClientConn, error) {
+		// Large fixed flow-control windows, as a client that pulls pages
+		// of 40 KB a thousand times a second should set: with gRPC's
+		// default 64 KiB windows growing by BDP estimation, list p99 was
+		// 110 ms, spent waiting for window updates.
 		c, err := grpc.NewClient(r.target.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithInitialWindowSize(1<<20), grpc.WithInitialConnWindowSize(16<<20))
 		if err != nil {
