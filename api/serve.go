@@ -70,8 +70,6 @@ func New(o Options) (*Server, error) {
 	_, _ = rand.Read(epoch)
 	svc := &services{
 		engine:  o.Engine,
-		opts:    &o,
-		log:     o.Logger,
 		changes: newChangelog(hex.EncodeToString(epoch), o.WatchRetention, o.WatchMaxEvents, time.Now),
 		limiter: NewRateLimiter(o.IngestRate, o.IngestBurst, 10_000, o.IngestMaxWait),
 		metrics: newServerMetrics(o.Registry),

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"log/slog"
 	"math"
 	"net"
 	"slices"
@@ -40,8 +39,6 @@ type services struct {
 	rightsizerv1.UnimplementedSummaryServiceServer
 
 	engine  Engine
-	opts    *Options
-	log     *slog.Logger
 	changes *changelog
 	snap    atomic.Pointer[snapshot]
 	limiter *RateLimiter

@@ -7,7 +7,6 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"maps"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -698,7 +697,6 @@ func (e *Engine) List(f Filter) []Recommendation {
 			delete(inputs, cs.key)
 		})
 		st.mu.Unlock()
-		yieldBetweenStripes()
 	}
 	for k := range inputs {
 		in := prep(k)
@@ -761,11 +759,3 @@ func (e *Engine) forget(k ContainerKey) {
 	e.inv.mu.Unlock()
 	e.ckpt.deleted(k)
 }
-
-// yieldBetweenStripes lets other goroutines run between the stripes of a
-// pass over every container (the notifier, List). Such a pass costs
-// milliseconds per thousand containers; on a small machine two of them at
-// once would otherwise hold every P for up to the scheduler's 10 ms slice
-// at a time, while a server's network reads and short calls queue behind
-// them (seen as list p99 latency in make bench-api).
-func yieldBetweenStripes() { runtime.Gosched() }

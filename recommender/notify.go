@@ -254,7 +254,6 @@ func (e *Engine) evaluate(onlyDirty bool) {
 			}
 		})
 		st.mu.Unlock()
-		yieldBetweenStripes()
 	}
 	for _, c := range cands {
 		q := RequirementsOf(&c.rec)
