@@ -94,10 +94,10 @@ func BenchmarkList(b *testing.B) {
 	b.Run("snapshot", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			takeSnapshot(engine, "x.0", time.Now())
+			takeSnapshot(engine, "x.0")
 		}
 	})
-	snap := takeSnapshot(engine, "x.0", time.Now())
+	snap := takeSnapshot(engine, "x.0")
 	svc := &services{}
 	svc.snap.Store(snap)
 	b.Run("page", func(b *testing.B) {

@@ -1,9 +1,9 @@
 package api
 
 import (
-	"cmp"
 	"context"
 	"errors"
+	"maps"
 	"math"
 	"net"
 	"slices"
@@ -16,6 +16,7 @@ import (
 
 	rightsizerv1 "github.com/rightsizer/rightsizer/proto/rightsizer/v1"
 	"github.com/rightsizer/rightsizer/recommender"
+	"github.com/rightsizer/rightsizer/recommender/report"
 )
 
 // Engine is what the services need of *recommender.Engine.
@@ -63,7 +64,7 @@ func (s *services) refreshSnapshots(ctx context.Context, interval time.Duration)
 func (s *services) refresh() {
 	start := time.Now()
 	head := s.changes.head() // before reading: a watch from it misses nothing
-	s.snap.Store(takeSnapshot(s.engine, head, start))
+	s.snap.Store(takeSnapshot(s.engine, head))
 	s.metrics.snapshotSeconds.Observe(time.Since(start).Seconds())
 }
 
@@ -99,7 +100,7 @@ func (s *services) ListRecommendations(_ context.Context, r *rightsizerv1.ListRe
 // GetRecommendation computes one workload's recommendation afresh.
 func (s *services) GetRecommendation(_ context.Context, r *rightsizerv1.GetRecommendationRequest) (*rightsizerv1.GetRecommendationResponse, error) {
 	k := recommender.WorkloadKey{Cluster: r.GetCluster(), Namespace: r.GetNamespace(), Kind: r.GetKind(), Name: r.GetName()}
-	if err := (recommender.ContainerKey{WorkloadKey: k, Container: "c"}).Validate(); err != nil {
+	if err := k.Validate(); err != nil {
 		return nil, toStatus(err)
 	}
 	recs, err := s.engine.Workload(k)
@@ -151,68 +152,45 @@ func clientName(ctx context.Context) string {
 	return anonymousIdentity.Name
 }
 
-// summarize totals recs (see report.Sum for the rules: init containers
-// add nothing to a pod's request).
+// summarize totals recs with report.Sum (whose rules say what counts:
+// every replica, no init containers), per namespace and overall.
 func summarize(recs []recommender.Recommendation, prices recommender.Prices) *rightsizerv1.GetSummaryResponse {
+	monthly := func(cores, gib float64) float64 {
+		return (cores*prices.CoreHour + gib*prices.GiBHour) * prices.HoursMonth
+	}
+	all := report.Sum(recs)
 	out := &rightsizerv1.GetSummaryResponse{
-		Cpu:        &rightsizerv1.ResourceTotals{Unit: "cores"},
-		Memory:     &rightsizerv1.ResourceTotals{Unit: "bytes"},
-		GpuCompute: &rightsizerv1.ResourceTotals{Unit: "gpus"},
-		GpuMemory:  &rightsizerv1.ResourceTotals{Unit: "bytes"},
+		Cpu:                   &rightsizerv1.ResourceTotals{Unit: "cores", Requested: all.RequestedCores, Recommended: all.RecommendedCores},
+		Memory:                &rightsizerv1.ResourceTotals{Unit: "bytes", Requested: all.RequestedGiB * gib, Recommended: all.RecommendedGiB * gib},
+		GpuCompute:            &rightsizerv1.ResourceTotals{Unit: "gpus", Requested: all.RequestedGPUs, Recommended: all.RecommendedGPUs},
+		GpuMemory:             &rightsizerv1.ResourceTotals{Unit: "bytes", Requested: all.RequestedGPUMemoryGiB * gib, Recommended: all.RecommendedGPUMemoryGiB * gib},
+		CurrentMonthlyUsd:     monthly(all.RequestedCores, all.RequestedGiB),
+		RecommendedMonthlyUsd: monthly(all.RecommendedCores, all.RecommendedGiB),
+		Containers:            int32(all.Containers),
 	}
-	monthly := func(cores, gib, n float64) float64 {
-		return (cores*prices.CoreHour + gib*prices.GiBHour) * prices.HoursMonth * n
-	}
-	byNS := map[string]*rightsizerv1.NamespaceCost{}
-	workloads := map[recommender.WorkloadKey]bool{}
+	byNS := map[string][]recommender.Recommendation{}
+	workloads := map[string]map[recommender.WorkloadKey]bool{}
 	var flagCounts [len(flagValues)]int32
 	for i := range recs {
 		r := &recs[i]
-		out.Containers++
+		byNS[r.Namespace] = append(byNS[r.Namespace], *r)
+		if workloads[r.Namespace] == nil {
+			workloads[r.Namespace] = map[recommender.WorkloadKey]bool{}
+		}
+		workloads[r.Namespace][r.WorkloadKey] = true
 		for b := range flagValues {
 			if r.Flags&(1<<b) != 0 {
 				flagCounts[b]++
 			}
 		}
-		ns := byNS[r.Namespace]
-		if ns == nil {
-			ns = &rightsizerv1.NamespaceCost{Namespace: r.Namespace}
-			byNS[r.Namespace] = ns
-		}
-		if !workloads[r.WorkloadKey] {
-			workloads[r.WorkloadKey] = true
-			ns.Workloads++
-			out.Workloads++
-		}
-		if r.Role == recommender.RoleInit {
-			continue
-		}
-		n := float64(max(r.Replicas, 1))
-		out.Cpu.Requested += n * r.CPU.CurrentRequest.Cores()
-		out.Cpu.Recommended += n * r.CPU.Request.Cores()
-		out.Memory.Requested += n * float64(r.Memory.CurrentRequest)
-		out.Memory.Recommended += n * float64(r.Memory.Request)
-		if g := r.GPUCompute; g != nil {
-			out.GpuCompute.Requested += n * float64(g.CurrentRequest)
-			out.GpuCompute.Recommended += n * float64(g.Request)
-		}
-		if g := r.GPUMemory; g != nil {
-			out.GpuMemory.Requested += n * float64(g.CurrentLimit)
-			out.GpuMemory.Recommended += n * float64(g.Limit)
-		}
-		cur := monthly(r.CPU.CurrentRequest.Cores(), r.Memory.CurrentRequest.GiB(), n)
-		rec := monthly(r.CPU.Request.Cores(), r.Memory.Request.GiB(), n)
-		ns.CurrentMonthlyUsd += cur
-		ns.RecommendedMonthlyUsd += rec
-		out.CurrentMonthlyUsd += cur
-		out.RecommendedMonthlyUsd += rec
 	}
-	for _, ns := range byNS {
-		out.Namespaces = append(out.Namespaces, ns)
+	for _, ns := range slices.Sorted(maps.Keys(byNS)) {
+		t := report.Sum(byNS[ns])
+		n := int32(len(workloads[ns]))
+		out.Workloads += n
+		out.Namespaces = append(out.Namespaces, &rightsizerv1.NamespaceCost{Namespace: ns, Workloads: n,
+			CurrentMonthlyUsd: monthly(t.RequestedCores, t.RequestedGiB), RecommendedMonthlyUsd: monthly(t.RecommendedCores, t.RecommendedGiB)})
 	}
-	slices.SortFunc(out.Namespaces, func(a, b *rightsizerv1.NamespaceCost) int {
-		return cmp.Compare(a.GetNamespace(), b.GetNamespace())
-	})
 	for b, n := range flagCounts {
 		if n > 0 {
 			out.FlagCounts = append(out.FlagCounts, &rightsizerv1.FlagCount{Flag: flagValues[b], Containers: n})
@@ -220,3 +198,6 @@ func summarize(recs []recommender.Recommendation, prices recommender.Prices) *ri
 	}
 	return out
 }
+
+// gib is bytes per GiB, as a float for totals.
+const gib = float64(recommender.GiB)

@@ -20,7 +20,7 @@ func testSnapshot() *snapshot {
 	for i := range 25 {
 		k := recommender.WorkloadKey{Namespace: []string{"a", "b"}[i%2], Kind: "Deployment", Name: fmt.Sprintf("w%02d", i)}
 		e := &entry{key: k, labels: labels.Set{"even": fmt.Sprint(i%2 == 0)}, savings: float64(i % 5), risk: float64(i) / 100,
-			msg: &rightsizerv1.WorkloadRecommendation{Workload: workloadRef(k)}}
+			wire: listWire(&rightsizerv1.WorkloadRecommendation{Workload: workloadRef(k)})}
 		s.byName = append(s.byName, e)
 	}
 	s.byName = sortedBy(rightsizerv1.RecommendationOrder_RECOMMENDATION_ORDER_NAME, s.byName)
@@ -66,7 +66,7 @@ func TestPagingVisitsEveryMatchOnce(t *testing.T) {
 						require.Equal(t, f.want, total)
 						require.LessOrEqual(t, len(page), int(size))
 						for _, e := range page {
-							got = append(got, e.msg.GetWorkload().GetName())
+							got = append(got, e.key.Name)
 						}
 						if next == "" {
 							break

@@ -220,7 +220,7 @@ func workloadOf(w *rightsizerv1.Workload) (recommender.Workload, error) {
 		Managed:  w.GetManaged(),
 	}
 	var errs []error
-	if err := (recommender.ContainerKey{WorkloadKey: out.Key, Container: "c"}).Validate(); err != nil {
+	if err := out.Key.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if out.Replicas < 0 {

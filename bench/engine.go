@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rightsizer/rightsizer/bench/internal/stats"
+
 	vpamodel "k8s.io/autoscaler/vertical-pod-autoscaler/pkg/recommender/model"
 	vpautil "k8s.io/autoscaler/vertical-pod-autoscaler/pkg/recommender/util"
 
@@ -170,16 +172,6 @@ func (c *captureSink) Ingest(samples []recommender.Sample) error {
 func (c *captureSink) RecordOOM(recommender.OOMEvent) error      { return nil }
 func (c *captureSink) UpsertWorkload(recommender.Workload) error { return nil }
 
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
 // vpaCPUHistogram returns a histogram with VPA's CPU options.
 func vpaCPUHistogram() vpautil.Histogram {
 	cfg := vpamodel.GetAggregationsConfig()
@@ -250,9 +242,9 @@ func RunEngine(cfg EngineConfig) (EngineResult, error) {
 			return res, fmt.Errorf("impossible")
 		}
 	}
-	res.OursInsertNs, res.VPAInsertNs = median(oursIns), median(vpaIns)
+	res.OursInsertNs, res.VPAInsertNs = stats.Median(oursIns), stats.Median(vpaIns)
 	res.InsertSpeedup = res.VPAInsertNs / res.OursInsertNs
-	res.OursQueryNs, res.VPAQueryNs = median(oursQ), median(vpaQ)
+	res.OursQueryNs, res.VPAQueryNs = stats.Median(oursQ), stats.Median(vpaQ)
 
 	// Accuracy against the exact decayed quantiles of the same samples.
 	res.OursMaxRelErr, res.VPAMaxRelErr, res.OursMaxRelErrAll, res.VPAMaxRelErrAll, res.OursMemoryMaxRelErr = accuracy(week, ours, vpas, sk)
@@ -268,8 +260,8 @@ func RunEngine(cfg EngineConfig) (EngineResult, error) {
 	if err != nil {
 		return res, err
 	}
-	res.EngineSamplesPerSecRuns, res.EngineSamplesPerSec = runs, median(runs)
-	res.EngineCPUNsPerSample = median(cpuNs)
+	res.EngineSamplesPerSecRuns, res.EngineSamplesPerSec = runs, stats.Median(runs)
+	res.EngineCPUNsPerSample = stats.Median(cpuNs)
 	res.EngineHeapBytesPerContainer = heap
 	res.Notes = []string{
 		"insert/query: CPU series in cores; ours is sketch.Sketch (1 % accuracy, 24 h half-life), VPA's is util.NewDecayingHistogram with VPA's CPU options (5 % buckets, 24 h half-life); same samples, alternating, median of repeats",

@@ -136,8 +136,8 @@ var ErrInvalidKey = errors.New("invalid key")
 // Validate reports whether every part of the key is present (the cluster
 // may be empty), at most MaxKeyPartLen bytes, valid UTF-8 without control
 // characters or '/'.
-func (k ContainerKey) Validate() error {
-	parts := [...]struct {
+func (k WorkloadKey) Validate() error {
+	for _, p := range [...]struct {
 		name, v  string
 		optional bool
 	}{
@@ -145,12 +145,26 @@ func (k ContainerKey) Validate() error {
 		{"namespace", k.Namespace, false},
 		{"kind", k.Kind, false},
 		{"name", k.Name, false},
-		{"container", k.Container, false},
-	}
-	for _, p := range parts {
-		if err := validateKeyPart(p.v, p.optional); err != nil {
-			return fmt.Errorf("%w: %s %q: %w", ErrInvalidKey, p.name, truncate(p.v, 64), err)
+	} {
+		if err := validKeyPart(p.name, p.v, p.optional); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// Validate checks the workload key as WorkloadKey.Validate does, and the
+// container name by the same rules.
+func (k ContainerKey) Validate() error {
+	if err := k.WorkloadKey.Validate(); err != nil {
+		return err
+	}
+	return validKeyPart("container", k.Container, false)
+}
+
+func validKeyPart(name, v string, optional bool) error {
+	if err := validateKeyPart(v, optional); err != nil {
+		return fmt.Errorf("%w: %s %q: %w", ErrInvalidKey, name, truncate(v, 64), err)
 	}
 	return nil
 }

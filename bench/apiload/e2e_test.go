@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rightsizer/rightsizer/bench/internal/stats"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -64,7 +66,7 @@ func TestRunAgainstFake(t *testing.T) {
 			for _, r := range res.IngestRuns {
 				require.Positive(t, r)
 			}
-			require.Equal(t, median(res.IngestRuns), res.IngestSamplesPerSec)
+			require.Equal(t, stats.Median(res.IngestRuns), res.IngestSamplesPerSec)
 			require.Positive(t, res.IngestClientCPUNsPerSample)
 			require.Zero(t, res.IngestServerCPUNsPerSample, "no server process to measure")
 

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/rightsizer/rightsizer/bench/internal/stats"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -72,8 +74,8 @@ func Run(ctx context.Context, cfg Config, target Target, log *slog.Logger) (res 
 		res.IngestRuns = append(res.IngestRuns, run.samplesPerSec)
 		server, client = append(server, run.serverCPUNs), append(client, run.clientCPUNs)
 	}
-	res.IngestSamplesPerSec = median(res.IngestRuns)
-	res.IngestServerCPUNsPerSample, res.IngestClientCPUNsPerSample = median(server), median(client)
+	res.IngestSamplesPerSec = stats.Median(res.IngestRuns)
+	res.IngestServerCPUNsPerSample, res.IngestClientCPUNsPerSample = stats.Median(server), stats.Median(client)
 
 	log.Info("list", "rate", cfg.ListRate, "duration", cfg.ListDuration, "background_rate", cfg.BackgroundRate)
 	if err := r.list(ctx, res); err != nil {

@@ -49,21 +49,3 @@ func TestSummarize(t *testing.T) {
 	require.Equal(t, 4*time.Millisecond, lat[0], "input left unsorted")
 	require.Equal(t, LatencySummary{}, Summarize(nil))
 }
-
-func TestMedian(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		xs   []float64
-		want float64
-	}{
-		{"none", nil, 0},
-		{"odd", []float64{3, 1, 2}, 2},
-		{"even", []float64{4, 1, 3, 2}, 2.5},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			require.Equal(t, tc.want, median(tc.xs))
-		})
-	}
-}

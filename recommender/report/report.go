@@ -50,11 +50,17 @@ type Totals struct {
 	RecommendedCores float64 `json:"recommendedCores"`
 	RequestedGiB     float64 `json:"requestedGiB"`
 	RecommendedGiB   float64 `json:"recommendedGiB"`
-	MonthlyCostDelta float64 `json:"monthlyCostDelta"`
-	InsufficientData int     `json:"insufficientHistory"`
-	OOMKilled        int     `json:"oomKilled"`
-	Throttled        int     `json:"throttled"`
-	NoUsage          int     `json:"noUsage"`
+	// GPU compute in GPUs; GPU memory in GiB, by its limit (a GPU shape
+	// reserves all of it). Zero without GPU usage.
+	RequestedGPUs           float64 `json:"requestedGPUs,omitempty"`
+	RecommendedGPUs         float64 `json:"recommendedGPUs,omitempty"`
+	RequestedGPUMemoryGiB   float64 `json:"requestedGPUMemoryGiB,omitempty"`
+	RecommendedGPUMemoryGiB float64 `json:"recommendedGPUMemoryGiB,omitempty"`
+	MonthlyCostDelta        float64 `json:"monthlyCostDelta"`
+	InsufficientData        int     `json:"insufficientHistory"`
+	OOMKilled               int     `json:"oomKilled"`
+	Throttled               int     `json:"throttled"`
+	NoUsage                 int     `json:"noUsage"`
 }
 
 // Sum computes the totals of recs.
@@ -83,6 +89,14 @@ func Sum(recs []recommender.Recommendation) Totals {
 		t.RecommendedCores += n * r.CPU.Request.Cores()
 		t.RequestedGiB += n * r.Memory.CurrentRequest.GiB()
 		t.RecommendedGiB += n * r.Memory.Request.GiB()
+		if g := r.GPUCompute; g != nil {
+			t.RequestedGPUs += n * float64(g.CurrentRequest)
+			t.RecommendedGPUs += n * float64(g.Request)
+		}
+		if g := r.GPUMemory; g != nil {
+			t.RequestedGPUMemoryGiB += n * g.CurrentLimit.GiB()
+			t.RecommendedGPUMemoryGiB += n * g.Limit.GiB()
+		}
 		t.MonthlyCostDelta += r.MonthlyCostDelta
 	}
 	return t

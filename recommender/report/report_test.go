@@ -85,11 +85,14 @@ func TestTotals(t *testing.T) {
 		{Replicas: 3, Role: recommender.RoleInit, CPU: recommender.ResourceRecommendation[recommender.MilliCPU]{CurrentRequest: 4000, Request: 4000}},
 		{Flags: recommender.FlagInsufficientHistory | recommender.FlagOOM, Samples: 3},
 		{Flags: recommender.FlagInsufficientHistory | recommender.FlagThrottled},
+		{Replicas: 2, GPUCompute: &recommender.ResourceRecommendation[recommender.GPUCompute]{CurrentRequest: 1, Request: 0.25},
+			GPUMemory: &recommender.ResourceRecommendation[recommender.Bytes]{CurrentLimit: 80 * recommender.GiB, Limit: 20 * recommender.GiB}},
 	}
 	got := report.Sum(recs)
-	require.Equal(t, report.Totals{Containers: 4, RequestedCores: 3, RecommendedCores: 0.75, RequestedGiB: 6, RecommendedGiB: 3,
+	require.Equal(t, report.Totals{Containers: 5, RequestedCores: 3, RecommendedCores: 0.75, RequestedGiB: 6, RecommendedGiB: 3,
+		RequestedGPUs: 2, RecommendedGPUs: 0.5, RequestedGPUMemoryGiB: 160, RecommendedGPUMemoryGiB: 40,
 		MonthlyCostDelta: -100, InsufficientData: 1, OOMKilled: 1, Throttled: 1, NoUsage: 1}, got)
-	require.Equal(t, "Total over 4 containers (all replicas): CPU 3.0 → 0.8 cores (-75%), memory 6.0 → 3.0 GiB (-50%), saves $100 per month", got.Line())
+	require.Equal(t, "Total over 5 containers (all replicas): CPU 3.0 → 0.8 cores (-75%), memory 6.0 → 3.0 GiB (-50%), saves $100 per month", got.Line())
 	var b bytes.Buffer
 	require.NoError(t, report.Write(&b, report.FormatTable, nil))
 	require.Contains(t, b.String(), "Total over 0 containers")

@@ -82,7 +82,7 @@ func defaultServeConfig() serveConfig {
 	c.CheckpointInterval = "1m"
 	c.Ingest.Burst, c.Ingest.MaxWait, c.Ingest.MaxMessageBytes = d.IngestBurst, d.IngestMaxWait.String(), d.MaxRecvBytes
 	c.Watch.Threshold, c.Watch.Retention, c.Watch.MaxEvents = d.WatchThreshold, d.WatchRetention.String(), d.WatchMaxEvents
-	c.Watch.NotifyInterval = "250ms"
+	c.Watch.NotifyInterval = recommender.DefaultOptions().NotifyInterval.String()
 	c.SnapshotInterval = d.SnapshotInterval.String()
 	c.Demo.Speed, c.Demo.Seed = 600, 1
 	return c
@@ -147,11 +147,13 @@ func (c *serveConfig) load(fs *pflag.FlagSet) error {
 	return nil
 }
 
-// durations parses the duration fields, reporting each bad one.
-func (c *serveConfig) durations() (checkpoint, maxWait, retention, snapshot, notify time.Duration, errs []error) {
-	// A bad value is reported and replaced by the default, so that the
-	// API's own checks still run on the rest.
-	d := api.DefaultOptions()
+// options maps the configuration to the engine's and the API's options
+// (without what needs files or state: the policy, auth, TLS, logger and
+// registry) and the checkpoint interval. A bad duration is reported and
+// replaced by its default, so that the options' own checks still run on
+// the rest.
+func (c *serveConfig) options() (eo recommender.Options, ao api.Options, checkpointEvery time.Duration, errs []error) {
+	eo, ao = recommender.DefaultOptions(), api.DefaultOptions()
 	parse := func(name, v string, min, def time.Duration) time.Duration {
 		got, err := time.ParseDuration(v)
 		if err != nil || got < min {
@@ -160,23 +162,28 @@ func (c *serveConfig) durations() (checkpoint, maxWait, retention, snapshot, not
 		}
 		return got
 	}
-	notify = parse("notify interval", c.Watch.NotifyInterval, time.Millisecond, 250*time.Millisecond)
-	if notify > time.Second {
-		errs = append(errs, fmt.Errorf("notify interval %q: at most 1s", c.Watch.NotifyInterval))
+	checkpointEvery = parse("checkpoint interval", c.CheckpointInterval, time.Second, time.Minute)
+	eo.NotifyInterval = parse("notify interval", c.Watch.NotifyInterval, time.Millisecond, eo.NotifyInterval)
+	if !c.Demo.Enabled {
+		// A node clock minutes ahead would poison a sketch's decay. The
+		// demo runs ahead of real time on purpose.
+		eo.MaxFutureSkew = 5 * time.Minute
 	}
-	checkpoint = parse("checkpoint interval", c.CheckpointInterval, time.Second, time.Minute)
-	maxWait = parse("ingest max wait", c.Ingest.MaxWait, 0, d.IngestMaxWait)
-	retention = parse("watch retention", c.Watch.Retention, time.Second, d.WatchRetention)
-	snapshot = parse("snapshot interval", c.SnapshotInterval, 10*time.Millisecond, d.SnapshotInterval)
-	return checkpoint, maxWait, retention, snapshot, notify, errs
+	ao.MaxRecvBytes = c.Ingest.MaxMessageBytes
+	ao.IngestRate, ao.IngestBurst = c.Ingest.RatePerClient, c.Ingest.Burst
+	ao.IngestMaxWait = parse("ingest max wait", c.Ingest.MaxWait, 0, ao.IngestMaxWait)
+	ao.WatchThreshold, ao.WatchMaxEvents = c.Watch.Threshold, c.Watch.MaxEvents
+	ao.WatchRetention = parse("watch retention", c.Watch.Retention, time.Second, ao.WatchRetention)
+	ao.SnapshotInterval = parse("snapshot interval", c.SnapshotInterval, 10*time.Millisecond, ao.SnapshotInterval)
+	return eo, ao, checkpointEvery, errs
 }
 
 // Validate reports every problem with the configuration at once.
 func (c *serveConfig) Validate() error {
-	_, _, _, _, _, errs := c.durations()
-	for name, addr := range map[string]string{"grpc address": c.GRPCAddr, "http address": c.HTTPAddr} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			errs = append(errs, fmt.Errorf("%s %q: %w", name, addr, err))
+	eo, ao, _, errs := c.options()
+	for _, a := range [...]struct{ name, addr string }{{"grpc address", c.GRPCAddr}, {"http address", c.HTTPAddr}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", a.name, a.addr, err))
 		}
 	}
 	if c.TokensFile == "" && !c.NoAuth {
@@ -195,13 +202,10 @@ func (c *serveConfig) Validate() error {
 	if c.Demo.Enabled && (math.IsNaN(c.Demo.Speed) || c.Demo.Speed < 1 || c.Demo.Speed > 1e6) {
 		errs = append(errs, fmt.Errorf("demo speed %v is not in [1, 1e6] virtual seconds per second", c.Demo.Speed))
 	}
-	// The API's own limits (message size, watch and ingest settings) are
-	// checked by api.Options.Validate, in the same report.
-	o, _ := c.apiOptions() // its duration errors are in errs already
-	o.Engine = nopEngine{}
-	if err := o.Validate(); err != nil {
-		errs = append(errs, err)
-	}
+	// The engine's and the API's own limits are checked by their options,
+	// in the same report.
+	ao.Engine = nopEngine{}
+	errs = append(errs, eo.Validate(), ao.Validate())
 	return errors.Join(errs...)
 }
 
@@ -218,18 +222,6 @@ func loopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// apiOptions maps the configuration to api.Options (without the engine,
-// auth, TLS, logger and registry, which need files and state).
-func (c *serveConfig) apiOptions() (api.Options, error) {
-	_, maxWait, retention, snapshot, _, errs := c.durations()
-	o := api.DefaultOptions()
-	o.MaxRecvBytes = c.Ingest.MaxMessageBytes
-	o.IngestRate, o.IngestBurst, o.IngestMaxWait = c.Ingest.RatePerClient, c.Ingest.Burst, maxWait
-	o.WatchThreshold, o.WatchRetention, o.WatchMaxEvents = c.Watch.Threshold, retention, c.Watch.MaxEvents
-	o.SnapshotInterval = snapshot
-	return o, errors.Join(errs...)
 }
 
 func newServeCommand(logger func() (*slog.Logger, error)) *cobra.Command {
@@ -264,19 +256,9 @@ func runServe(cmd *cobra.Command, c *serveConfig, log *slog.Logger) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	eo := recommender.DefaultOptions()
+	eo, o, checkpointEvery, _ := c.options() // Validate reported any errors
 	eo.Policy, eo.Logger, eo.Registerer = pol, log, reg
-	_, _, _, _, eo.NotifyInterval, _ = c.durations()
-	if !c.Demo.Enabled {
-		// A node clock minutes ahead would poison a sketch's decay. The
-		// demo runs ahead of real time on purpose.
-		eo.MaxFutureSkew = 5 * time.Minute
-	}
 	engine, err := recommender.NewEngine(eo)
-	if err != nil {
-		return err
-	}
-	o, err := c.apiOptions()
 	if err != nil {
 		return err
 	}
@@ -330,8 +312,7 @@ func runServe(cmd *cobra.Command, c *serveConfig, log *slog.Logger) error {
 	g.Go(func() error { return engine.Run(gctx) })
 	g.Go(func() error { return srv.Serve(gctx, gl, hl) })
 	if store != nil {
-		interval, _, _, _, _, _ := c.durations()
-		g.Go(func() error { return engine.RunCheckpoints(gctx, store, interval) })
+		g.Go(func() error { return engine.RunCheckpoints(gctx, store, checkpointEvery) })
 	}
 	if c.Demo.Enabled {
 		sim, err := demoSimulator(c)

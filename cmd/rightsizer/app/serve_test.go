@@ -52,7 +52,7 @@ demo:
 		// Every semantic problem at once.
 		{[]string{"serve", "--grpc-addr", "0.0.0.0:8081", "--http-addr", "nonsense", "--watch-retention", "forever",
 			"--watch-threshold", "0", "--ingest-rate", "-5", "--max-message-bytes", "10", "--tls-cert-file", "c.pem",
-			"--demo", "--demo-speed", "0", "--snapshot-interval", "1ns"},
+			"--demo", "--demo-speed", "0", "--snapshot-interval", "1ns", "--notify-interval", "2s"},
 			[]string{
 				"refusing to serve 0.0.0.0:8081 without authentication",
 				`http address "nonsense"`,
@@ -63,6 +63,7 @@ demo:
 				"--tls-cert-file and --tls-key-file together",
 				"demo speed 0",
 				`snapshot interval "1ns"`,
+				"notify interval 2s is not in (0, 1s]",
 			}},
 		{[]string{"serve", "--tokens-file", "t.yaml", "--no-auth"}, []string{"not both"}},
 		{[]string{"serve", "--tokens-file", "/no/such/tokens.yaml", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"},
