@@ -36,8 +36,42 @@ run: build ## The main job: serve a simulated cluster's recommendations over gRP
 	$(BIN)/rightsizer serve --demo
 
 .PHONY: test
-test: verify ## Prove generated code fresh, then run every test with -race (tests on real traces use ../shared/data)
-	$(GO) test -race -count=1 ./...
+test: verify envtest prometheus ## Prove generated code fresh, then run every test with -race (real traces from ../shared/data, a real kube-apiserver and etcd)
+	KUBEBUILDER_ASSETS=$(ENVTEST_DIR) RIGHTSIZER_REQUIRE_KUBE=1 $(GO) test -race -count=1 ./...
+
+# The Kubernetes integration tests run a real kube-apiserver and etcd,
+# built from the Go module proxy by hack/envtest (k8s.io/kubernetes with a
+# replace line per staging module). A cold build takes minutes; after that
+# make finds the binaries newer than the module's files and does nothing.
+ENVTEST_DIR := $(BIN)/envtest
+ENVTEST_BINS := $(ENVTEST_DIR)/kube-apiserver $(ENVTEST_DIR)/etcd
+
+.PHONY: envtest
+envtest: $(ENVTEST_BINS) ## Build the test cluster's kube-apiserver and etcd into bin/envtest (cold: ~6 min)
+
+$(ENVTEST_BINS) &: hack/envtest/go.mod hack/envtest/go.sum hack/envtest/etcd/main.go
+	@mkdir -p $(ENVTEST_DIR)
+	cd hack/envtest && CGO_ENABLED=0 $(GO) build -trimpath -o $(ENVTEST_DIR)/ ./etcd k8s.io/kubernetes/cmd/kube-apiserver
+	@touch $(ENVTEST_BINS)
+
+# The Prometheus integration tests (recommender/promwrite, prombackfill)
+# run Debian's prometheus and promtool 2.42, unpacked from the package
+# without installing it or starting a service. make test tells the tests
+# where they are and that they must not skip.
+PROMETHEUS_DEB := $(BIN)/prometheus-deb
+PROMETHEUS     := $(PROMETHEUS_DEB)/usr/bin/prometheus
+PROMTOOL       := $(PROMETHEUS_DEB)/usr/bin/promtool
+test: export RIGHTSIZER_PROMETHEUS := $(PROMETHEUS)
+test: export RIGHTSIZER_PROMTOOL := $(PROMTOOL)
+test: export RIGHTSIZER_REQUIRE_PROMETHEUS := 1
+
+.PHONY: prometheus
+prometheus: $(PROMETHEUS) ## Fetch Debian's prometheus and promtool (2.42) into bin/prometheus-deb for the integration tests; starts nothing
+
+$(PROMETHEUS):
+	rm -rf $(PROMETHEUS_DEB) && mkdir -p $(PROMETHEUS_DEB)
+	cd $(PROMETHEUS_DEB) && { apt-get download prometheus || { apt-get update -qq && apt-get download prometheus; }; } && dpkg -x prometheus_*.deb . && rm prometheus_*.deb
+	$(PROMETHEUS) --version && test -x $(PROMTOOL)
 
 .PHONY: proto
 proto: $(BUF) $(PROTOC_GENS) ## Lint the protos (buf STANDARD) and regenerate Go, gateway and OpenAPI, offline
@@ -86,8 +120,12 @@ eval: ## Backtest rightsizer against provisioned, VPA and KRR on shared/data: be
 bench-api: build ## Drive a real `rightsizer serve` over loopback: bench/out/api.json (ingest, list and watch figures)
 	$(GO) run ./bench/cmd/bench-api -bin $(BIN)/rightsizer -out bench/out/api.json
 
+.PHONY: bench-kube
+bench-kube: envtest ## Discovery on 5,000 pods in the test API server: bench/out/kube.json (inventory_seconds, steady_requests_per_min)
+	KUBEBUILDER_ASSETS=$(ENVTEST_DIR) $(GO) run ./bench/cmd/bench-kube -out bench/out/kube.json
+
 .PHONY: bench
-bench: bench-engine bench-api ## Every benchmark: the engine harness, then micro-benchmarks into bench/out/micro.txt
+bench: bench-engine bench-api bench-kube ## Every benchmark: the engine harness, then micro-benchmarks into bench/out/micro.txt
 	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./recommender/... ./api/... | tee bench/out/micro.txt
 
 .PHONY: benchstat

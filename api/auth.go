@@ -107,8 +107,9 @@ func (s Roles) String() string {
 	return strings.Join(names, ",")
 }
 
-// Identity is an authenticated caller. Name is the tokens-file entry name, or the verified
-// client certificate's subject common name; it is safe to log and to use as a rate-limit key.
+// Identity is an authenticated caller. Name is the tokens-file entry name, the verified client
+// certificate's subject common name, or the Kubernetes user name that a TokenReview returned
+// ("system:serviceaccount:<namespace>:<name>"); it is safe to log and to use as a rate-limit key.
 type Identity struct {
 	Name  string
 	Roles Roles
@@ -138,6 +139,36 @@ var (
 	// ErrPermissionDenied means the caller is known but lacks the role a method needs.
 	// The gRPC code is codes.PermissionDenied.
 	ErrPermissionDenied = errors.New("permission denied")
+	// ErrAuthUnavailable means the service that checks credentials (the Kubernetes API server)
+	// could not answer, so the caller is neither accepted nor rejected; a retry may succeed.
+	// The gRPC code is codes.Unavailable.
+	ErrAuthUnavailable = errors.New("authentication unavailable")
+
+	// errUnknownToken is a well-formed bearer token that the tokens file does not hold; only
+	// this failure lets the next authenticator of a chain try the token.
+	errUnknownToken = fmt.Errorf("%w: unknown token", ErrUnauthenticated)
+	// errNoCredential is a call with neither a bearer token nor a client certificate.
+	errNoCredential = fmt.Errorf("%w: no credential", ErrUnauthenticated)
+	// errUnknownClientCert is a verified client certificate whose name is not configured.
+	errUnknownClientCert = fmt.Errorf("%w: unknown client certificate", ErrUnauthenticated)
+)
+
+// Authn authenticates the caller of one call. md is the call's incoming metadata and certCN the
+// verified client certificate's subject common name ("" if none). Errors wrap ErrUnauthenticated
+// when the credential is missing or wrong, or ErrAuthUnavailable when the service that checks it
+// could not answer; they never contain the credential. ctx bounds any remote check.
+//
+// *Authenticator (a tokens file) and *KubeAuthenticator (Kubernetes TokenReview and
+// SubjectAccessReview) implement it; Options.Auth and Options.Kube set together chain them, the
+// tokens file first. Implementations must be safe for concurrent use.
+type Authn interface {
+	AuthenticateCall(ctx context.Context, md metadata.MD, certCN string) (Identity, error)
+}
+
+var (
+	_ Authn = (*Authenticator)(nil)
+	_ Authn = (*KubeAuthenticator)(nil)
+	_ Authn = authnChain{}
 )
 
 // ClientCNMetadataKey is the gRPC metadata key through which the in-process REST gateway passes the
@@ -481,18 +512,11 @@ func sanitizeYAMLError(msg string) string {
 // Errors wrap ErrUnauthenticated with the reason and never contain the token.
 // Authenticate is safe for concurrent use.
 func (a *Authenticator) Authenticate(md metadata.MD, certCN string) (Identity, error) {
-	if vals := md.Get(authorizationKey); len(vals) > 0 {
-		if len(vals) > 1 {
-			return Identity{}, fmt.Errorf("%w: more than one authorization value", ErrUnauthenticated)
-		}
-		scheme, token, ok := strings.Cut(vals[0], " ")
-		if !ok || !strings.EqualFold(scheme, "bearer") {
-			return Identity{}, fmt.Errorf("%w: authorization is not a bearer token", ErrUnauthenticated)
-		}
-		token = strings.TrimSpace(token)
-		if token == "" {
-			return Identity{}, fmt.Errorf("%w: empty bearer token", ErrUnauthenticated)
-		}
+	token, ok, err := bearerToken(md)
+	if err != nil {
+		return Identity{}, err
+	}
+	if ok {
 		digest := sha256.Sum256([]byte(token))
 		match := -1
 		for i := range a.tokens {
@@ -500,7 +524,7 @@ func (a *Authenticator) Authenticate(md metadata.MD, certCN string) (Identity, e
 			match = subtle.ConstantTimeSelect(eq, i, match)
 		}
 		if match < 0 {
-			return Identity{}, fmt.Errorf("%w: unknown token", ErrUnauthenticated)
+			return Identity{}, errUnknownToken
 		}
 		return a.tokens[match].id, nil
 	}
@@ -508,9 +532,54 @@ func (a *Authenticator) Authenticate(md metadata.MD, certCN string) (Identity, e
 		if id, ok := a.clients[certCN]; ok {
 			return id, nil
 		}
-		return Identity{}, fmt.Errorf("%w: unknown client certificate", ErrUnauthenticated)
+		return Identity{}, errUnknownClientCert
 	}
-	return Identity{}, fmt.Errorf("%w: no credential", ErrUnauthenticated)
+	return Identity{}, errNoCredential
+}
+
+// AuthenticateCall is Authenticate, for the Authn interface; it makes no remote call, so ctx is unused.
+func (a *Authenticator) AuthenticateCall(_ context.Context, md metadata.MD, certCN string) (Identity, error) {
+	return a.Authenticate(md, certCN)
+}
+
+// bearerToken returns the bearer token in metadata key "authorization" ("Bearer <token>", scheme
+// case-insensitive), ok false if there is no authorization value, or an error wrapping
+// ErrUnauthenticated if the value is not a single non-empty bearer token. Errors never contain
+// the value.
+func bearerToken(md metadata.MD) (token string, ok bool, err error) {
+	vals := md.Get(authorizationKey)
+	switch len(vals) {
+	case 0:
+		return "", false, nil
+	case 1:
+	default:
+		return "", false, fmt.Errorf("%w: more than one authorization value", ErrUnauthenticated)
+	}
+	scheme, token, found := strings.Cut(vals[0], " ")
+	if !found || !strings.EqualFold(scheme, "bearer") {
+		return "", false, fmt.Errorf("%w: authorization is not a bearer token", ErrUnauthenticated)
+	}
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return "", false, fmt.Errorf("%w: empty bearer token", ErrUnauthenticated)
+	}
+	return token, true, nil
+}
+
+// authnChain checks callers with the tokens file first and hands a bearer token the file does
+// not hold to Kubernetes. Client certificates are only ever checked against the tokens file.
+// A malformed authorization value fails at once: Kubernetes would reject it too.
+type authnChain struct {
+	static *Authenticator
+	kube   *KubeAuthenticator
+}
+
+func (c authnChain) AuthenticateCall(ctx context.Context, md metadata.MD, certCN string) (Identity, error) {
+	id, err := c.static.Authenticate(md, certCN)
+	if !errors.Is(err, errUnknownToken) {
+		return id, err
+	}
+	return c.kube.AuthenticateCall(ctx, md, certCN)
 }
 
 // Full method prefixes and names used by RequiredRole.
@@ -557,8 +626,10 @@ func methodIn(fullMethod string, prefixes []string) bool {
 var anonymousIdentity = Identity{Name: "anonymous", Roles: allRoles}
 
 // authorize authenticates and authorizes one call, returning ctx carrying the caller's Identity,
-// or a status error with codes.Unauthenticated or codes.PermissionDenied.
-func authorize(ctx context.Context, auth *Authenticator, internal func(context.Context) bool, fullMethod string) (context.Context, error) {
+// or a status error with codes.Unauthenticated, codes.PermissionDenied, or codes.Unavailable when
+// the credential could not be checked (codes.Canceled or codes.DeadlineExceeded when the call
+// ended first).
+func authorize(ctx context.Context, auth Authn, internal func(context.Context) bool, fullMethod string) (context.Context, error) {
 	role, public := RequiredRole(fullMethod)
 	if public {
 		return ctx, nil
@@ -581,9 +652,16 @@ func authorize(ctx context.Context, auth *Authenticator, internal func(context.C
 	} else {
 		certCN = peerCommonName(ctx)
 	}
-	id, err := auth.Authenticate(md, certCN)
-	if err != nil {
+	id, err := auth.AuthenticateCall(ctx, md, certCN)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrAuthUnavailable):
+		return ctx, status.Errorf(codes.Unavailable, "%v (%s needs role %s)", err, fullMethod, role)
+	case errors.Is(err, ErrUnauthenticated):
 		return ctx, status.Errorf(codes.Unauthenticated, "%v (%s needs role %s)", err, fullMethod, role)
+	default:
+		// The call ended (canceled, or past its deadline) while its credential was being checked.
+		return ctx, toStatus(err)
 	}
 	if !id.Roles.Has(role) {
 		return ctx, status.Errorf(codes.PermissionDenied, "%v: %q has roles %s, %s needs role %s", ErrPermissionDenied, id.Name, id.Roles, fullMethod, role)
@@ -614,6 +692,15 @@ func peerCommonName(ctx context.Context) string {
 // and the connection's own certificate is not used. internal may be nil (no such connection).
 // The interceptor is safe for concurrent use if internal is.
 func UnaryAuthInterceptor(auth *Authenticator, internal func(context.Context) bool) grpc.UnaryServerInterceptor {
+	if auth == nil {
+		// A nil interface, not one holding a nil *Authenticator: nil means auth is off.
+		return unaryAuthInterceptor(nil, internal)
+	}
+	return unaryAuthInterceptor(auth, internal)
+}
+
+// unaryAuthInterceptor is UnaryAuthInterceptor for any Authn; a nil authn serves everyone.
+func unaryAuthInterceptor(auth Authn, internal func(context.Context) bool) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		ctx, err := authorize(ctx, auth, internal, info.FullMethod)
 		if err != nil {
@@ -626,6 +713,15 @@ func UnaryAuthInterceptor(auth *Authenticator, internal func(context.Context) bo
 // StreamAuthInterceptor is UnaryAuthInterceptor for streaming calls; the handler's
 // stream.Context() carries the caller's Identity.
 func StreamAuthInterceptor(auth *Authenticator, internal func(context.Context) bool) grpc.StreamServerInterceptor {
+	if auth == nil {
+		// A nil interface, not one holding a nil *Authenticator: nil means auth is off.
+		return streamAuthInterceptor(nil, internal)
+	}
+	return streamAuthInterceptor(auth, internal)
+}
+
+// streamAuthInterceptor is StreamAuthInterceptor for any Authn; a nil authn serves everyone.
+func streamAuthInterceptor(auth Authn, internal func(context.Context) bool) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		ctx, err := authorize(ss.Context(), auth, internal, info.FullMethod)
 		if err != nil {

@@ -52,4 +52,11 @@
 // Tokens are compared in constant time. Over REST, a client certificate
 // verified by the HTTP server is passed to the gRPC interceptor in
 // metadata that only the in-process gateway connection may set.
+//
+// In a cluster, a KubeAuthenticator (kubeauth.go, Options.Kube) also
+// accepts Kubernetes bearer tokens, ServiceAccount tokens for agents and
+// bots: a TokenReview names the user and SubjectAccessReviews against
+// resources of API group rightsizer.io give its roles, so operators grant
+// them with plain RBAC. Results are cached briefly by token digest. The
+// tokens file, if any, is checked first.
 package api

@@ -11,7 +11,6 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -40,8 +39,9 @@ func newGatewayConn(dial func(context.Context, string) (net.Conn, error), maxMsg
 }
 
 // newHTTPHandler routes /v1/ to the REST gateway over conn and serves the
-// OpenAPI document, /metrics, /healthz and /readyz.
-func newHTTPHandler(ctx context.Context, conn *grpc.ClientConn, reg prometheus.Gatherer, ready func() error) (http.Handler, error) {
+// OpenAPI document, /metrics, /healthz, /readyz and, when o.RemoteWrite is
+// set, Prometheus remote-write.
+func newHTTPHandler(ctx context.Context, conn *grpc.ClientConn, o *Options, ready func() error) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithMetadata(clientCertMetadata),
@@ -65,7 +65,10 @@ func newHTTPHandler(ctx context.Context, conn *grpc.ClientConn, reg prometheus.G
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(openapi.Spec)
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	if o.RemoteWrite != nil {
+		mux.Handle(RemoteWritePath, remoteWrite(o.RemoteWrite, o.authn()))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

@@ -48,6 +48,7 @@ func newGRPCServer(o *Options, svc *services, hs *health.Server, pm *grpcprom.Se
 	if o.TLS != nil {
 		creds = credentials.NewTLS(o.TLS)
 	}
+	authn := o.authn()
 	s := grpc.NewServer(
 		grpc.Creds(internalBypass{creds}),
 		grpc.MaxRecvMsgSize(o.MaxRecvBytes),
@@ -61,13 +62,13 @@ func newGRPCServer(o *Options, svc *services, hs *health.Server, pm *grpcprom.Se
 			recovery.UnaryServerInterceptor(recover),
 			logging.UnaryServerInterceptor(logger, logOpts...),
 			pm.UnaryServerInterceptor(),
-			UnaryAuthInterceptor(o.Auth, isInternal),
+			unaryAuthInterceptor(authn, isInternal),
 		),
 		grpc.ChainStreamInterceptor(
 			recovery.StreamServerInterceptor(recover),
 			logging.StreamServerInterceptor(logger, logOpts...),
 			pm.StreamServerInterceptor(),
-			StreamAuthInterceptor(o.Auth, isInternal),
+			streamAuthInterceptor(authn, isInternal),
 		),
 	)
 	rightsizerv1.RegisterRecommendationServiceServer(s, svc)

@@ -4,6 +4,11 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/rightsizer/rightsizer/internal/kubetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain runs the tests, stops the shared test API server, and only then
+// looks for leaked goroutines: the Kubernetes clients' connections end with
+// the server, so none of theirs needs ignoring.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(kubetest.Wrap(m)) }

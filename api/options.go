@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,8 +17,15 @@ type Options struct {
 	// Engine answers every call. Required.
 	Engine Engine
 	// Auth checks callers; nil serves everyone with every role (the
-	// serve command allows that only on loopback addresses).
+	// serve command allows that only on loopback addresses) unless Kube
+	// is set.
 	Auth *Authenticator
+	// Kube, if set, checks bearer tokens with Kubernetes TokenReview and
+	// SubjectAccessReview (see KubeAuthenticator). With Auth also set,
+	// Auth's tokens and client certificates are checked first and only a
+	// token Auth does not hold goes to Kubernetes; with Auth nil, only
+	// Kubernetes tokens are accepted.
+	Kube *KubeAuthenticator
 	// TLS, if set, serves gRPC and HTTP over TLS (mTLS when it verifies
 	// client certificates); see ServerTLSConfig.
 	TLS *tls.Config
@@ -52,9 +60,27 @@ type Options struct {
 	SnapshotInterval time.Duration
 	// ShutdownTimeout bounds the graceful part of shutdown (default 10 s).
 	ShutdownTimeout time.Duration
+	// RemoteWrite, if set, is served at RemoteWritePath on the HTTP
+	// address to callers with the ingest role (a Prometheus remote-write
+	// receiver, such as promwrite.Receiver).
+	RemoteWrite http.Handler
 	// Ready reports whether the server should take traffic (/readyz and
 	// the gRPC health service); nil means ready once serving.
 	Ready func() error
+}
+
+// authn returns the authenticator that Auth and Kube make, or nil when
+// both are nil (auth off).
+func (o *Options) authn() Authn {
+	switch {
+	case o.Auth != nil && o.Kube != nil:
+		return authnChain{static: o.Auth, kube: o.Kube}
+	case o.Auth != nil:
+		return o.Auth
+	case o.Kube != nil:
+		return o.Kube
+	}
+	return nil
 }
 
 // DefaultOptions returns the defaults described on Options, with no

@@ -135,7 +135,7 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	defer func() { _ = conn.Close() }()
 	var hs *http.Server
 	if httpLis != nil {
-		h, err := newHTTPHandler(ctx, conn, s.opts.Registry, s.ready)
+		h, err := newHTTPHandler(ctx, conn, &s.opts, s.ready)
 		if err != nil {
 			s.grpc.Stop()
 			return err

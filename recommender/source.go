@@ -23,3 +23,14 @@ type UsageSource interface {
 	// is cancelled (returning ctx.Err()).
 	Run(ctx context.Context, sink Sink) error
 }
+
+// PodResolver maps a running pod to the workload it rolls up to. Sources
+// that see pods rather than workloads (metrics.k8s.io, Prometheus series,
+// the node agent) resolve through it; Kubernetes discovery implements it
+// from its informers' caches. Implementations are safe for concurrent use
+// and must not call the API server per lookup.
+type PodResolver interface {
+	// WorkloadOf returns the owning workload of namespace/pod, or false
+	// when the pod is not (yet) known.
+	WorkloadOf(namespace, pod string) (WorkloadKey, bool)
+}

@@ -11,11 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/rightsizer/rightsizer/internal/kubetest"
 	"github.com/rightsizer/rightsizer/recommender"
 	"github.com/rightsizer/rightsizer/recommender/report"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(kubetest.Wrap(m)) }
 
 // run executes the CLI in-process and returns stdout, stderr and the error.
 func run(t *testing.T, args ...string) (string, string, error) {

@@ -63,7 +63,9 @@ type serveConfig struct {
 		// every container that changed.
 		NotifyInterval string `yaml:"notifyInterval"`
 	} `yaml:"watch"`
-	SnapshotInterval string `yaml:"snapshotInterval"`
+	SnapshotInterval string           `yaml:"snapshotInterval"`
+	Kube             kubeConfig       `yaml:"kubernetes"`
+	Prometheus       prometheusConfig `yaml:"prometheus"`
 	Demo             struct {
 		Enabled bool    `yaml:"enabled"`
 		Speed   float64 `yaml:"speed"`
@@ -85,6 +87,7 @@ func defaultServeConfig() serveConfig {
 	c.Watch.NotifyInterval = recommender.DefaultOptions().NotifyInterval.String()
 	c.SnapshotInterval = d.SnapshotInterval.String()
 	c.Demo.Speed, c.Demo.Seed = 600, 1
+	c.Kube, c.Prometheus = defaultKubeConfig(), defaultPrometheusConfig()
 	return c
 }
 
@@ -116,6 +119,8 @@ func (c *serveConfig) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.Demo.Enabled, "demo", c.Demo.Enabled, "feed the simulated cluster: 7 days at once, then live on an accelerated clock")
 	fs.Float64Var(&c.Demo.Speed, "demo-speed", c.Demo.Speed, "with --demo: virtual seconds per real second once live")
 	fs.Uint64Var(&c.Demo.Seed, "seed", c.Demo.Seed, "with --demo: the simulation's random seed")
+	c.Kube.AddFlags(fs)
+	c.Prometheus.AddFlags(fs)
 }
 
 // load reads the config file, if any, under the flags that were set:
@@ -186,16 +191,18 @@ func (c *serveConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: %w", a.name, a.addr, err))
 		}
 	}
-	if c.TokensFile == "" && !c.NoAuth {
+	if c.TokensFile == "" && !c.NoAuth && !c.Kube.Auth {
 		for _, addr := range []string{c.GRPCAddr, c.HTTPAddr} {
 			if !loopback(addr) {
-				errs = append(errs, fmt.Errorf("refusing to serve %s without authentication: give --tokens-file, or --no-auth to accept anyone", addr))
+				errs = append(errs, fmt.Errorf("refusing to serve %s without authentication: give --tokens-file or --kube-auth, or --no-auth to accept anyone", addr))
 			}
 		}
 	}
-	if c.TokensFile != "" && c.NoAuth {
-		errs = append(errs, errors.New("give --tokens-file or --no-auth, not both"))
+	if (c.TokensFile != "" || c.Kube.Auth) && c.NoAuth {
+		errs = append(errs, errors.New("--no-auth contradicts --tokens-file and --kube-auth"))
 	}
+	_, serr := c.sourceOptions()
+	errs = append(errs, serr...)
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("give --tls-cert-file and --tls-key-file together"))
 	}
@@ -275,6 +282,10 @@ func runServe(cmd *cobra.Command, c *serveConfig, log *slog.Logger) error {
 			return err
 		}
 	}
+	src, err := newSources(c, engine, &o, reg, log)
+	if err != nil {
+		return err
+	}
 	var store *checkpoint.Store
 	if c.DataDir != "" {
 		if store, err = openState(c.DataDir, engine, log); err != nil {
@@ -311,6 +322,7 @@ func runServe(cmd *cobra.Command, c *serveConfig, log *slog.Logger) error {
 	}
 	g.Go(func() error { return engine.Run(gctx) })
 	g.Go(func() error { return srv.Serve(gctx, gl, hl) })
+	src.run(gctx, g, engine)
 	if store != nil {
 		g.Go(func() error { return engine.RunCheckpoints(gctx, store, checkpointEvery) })
 	}
@@ -327,6 +339,9 @@ func runServe(cmd *cobra.Command, c *serveConfig, log *slog.Logger) error {
 		})
 	}
 	err = g.Wait()
+	if ferr := src.close(); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("flush remote-write: %w", ferr))
+	}
 	if store != nil {
 		st, cerr := engine.Checkpoint(store)
 		if cerr != nil {

@@ -65,7 +65,15 @@ demo:
 				`snapshot interval "1ns"`,
 				"notify interval 2s is not in (0, 1s]",
 			}},
-		{[]string{"serve", "--tokens-file", "t.yaml", "--no-auth"}, []string{"not both"}},
+		{[]string{"serve", "--tokens-file", "t.yaml", "--no-auth"}, []string{"--no-auth contradicts"}},
+		// Kubernetes and Prometheus settings, all at once.
+		{[]string{"serve", "--namespaces", "a", "--kube-auth", "--remote-write", "--prometheus-url", "http://p:9090", "--backfill-days", "0"},
+			[]string{"--namespaces needs --kubeconfig or --in-cluster", "--kube-auth needs --kubeconfig or --in-cluster", "backfill days 0"}},
+		{[]string{"serve", "--kubeconfig", "k", "--in-cluster", "--namespaces", "Bad_NS", "--exclude-namespaces", "Bad_NS",
+			"--selector", "a in (", "--metrics-api-interval", "1ms", "--vpa-interval", "soon", "--vpa-recommender", "default"},
+			[]string{"not both", `namespace "Bad_NS"`, "selector", `metrics api interval "1ms"`, `vpa interval "soon"`, `recommender name "default"`}},
+		{[]string{"serve", "--kubeconfig", "/no/such/kubeconfig", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"},
+			[]string{"--kubeconfig", "no such file"}},
 		{[]string{"serve", "--tokens-file", "/no/such/tokens.yaml", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"},
 			[]string{"--tokens-file", "no such file"}},
 	})
