@@ -22,14 +22,19 @@ GOOGLEAPIS_MOD := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 # protoc-gen-openapiv2's options, from the gateway version we link.
 OPENAPIV2_MOD  := github.com/grpc-ecosystem/grpc-gateway/v2@$(shell sed -n 's|^\tgithub.com/grpc-ecosystem/grpc-gateway/v2 \(v[^ ]*\).*|\1|p' go.mod)
 
+# go-nvml's header marks calls deprecated that its bindings still wrap:
+# the warnings say nothing about our code.
+export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
+
 .PHONY: help
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Usage: make <target>\n\nTargets:\n"} \
 		/^[a-zA-Z0-9_-]+:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build bin/rightsizer (pure Go, CGO_ENABLED=0)
+build: ## Build bin/rightsizer (pure Go, CGO_ENABLED=0) and bin/rightsizer-agent (cgo, for NVML)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/rightsizer ./cmd/rightsizer
+	CGO_ENABLED=1 $(GO) build -trimpath -o $(BIN)/rightsizer-agent ./cmd/rightsizer-agent
 
 .PHONY: run
 run: build ## The main job: serve a simulated cluster's recommendations over gRPC and REST on localhost (no cluster needed)
@@ -124,8 +129,12 @@ bench-api: build ## Drive a real `rightsizer serve` over loopback: bench/out/api
 bench-kube: envtest ## Discovery on 5,000 pods in the test API server: bench/out/kube.json (inventory_seconds, steady_requests_per_min)
 	KUBEBUILDER_ASSETS=$(ENVTEST_DIR) $(GO) run ./bench/cmd/bench-kube -out bench/out/kube.json
 
+.PHONY: bench-agent
+bench-agent: ## The node agent's cgroup reader on a synthetic node of 200 containers: bench/out/agent.json (cpu_ms_per_round, rss_mib vs targets)
+	$(GO) run ./bench/cmd/bench-agent -out bench/out/agent.json
+
 .PHONY: bench
-bench: bench-engine bench-api bench-kube ## Every benchmark: the engine harness, then micro-benchmarks into bench/out/micro.txt
+bench: bench-engine bench-api bench-kube bench-agent ## Every benchmark: the engine harness, then micro-benchmarks into bench/out/micro.txt
 	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./recommender/... ./api/... | tee bench/out/micro.txt
 
 .PHONY: benchstat

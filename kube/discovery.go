@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/rightsizer/rightsizer/kube/podspec"
 	"github.com/rightsizer/rightsizer/recommender"
 )
 
@@ -316,7 +317,7 @@ func (d *Discovery) recordOOMs(old, cur *corev1.Pod) {
 		ev := recommender.OOMEvent{
 			Key:   recommender.ContainerKey{WorkloadKey: wk, Container: st.Name},
 			Time:  t.FinishedAt.Time,
-			Limit: memoryLimit(&cur.Spec, st.Name),
+			Limit: podspec.MemoryLimit(&cur.Spec, st.Name),
 		}
 		if err := d.inv.RecordOOM(ev); err != nil {
 			d.log.Debug("OOM kill not recorded", "container", ev.Key.String(), "err", err)

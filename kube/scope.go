@@ -22,6 +22,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/rightsizer/rightsizer/kube/podspec"
 	"github.com/rightsizer/rightsizer/recommender"
 )
 
@@ -294,7 +295,7 @@ func (sc *scope) workload(k recommender.WorkloadKey) (recommender.Workload, erro
 }
 
 func fromTemplate(l map[string]string, replicas int32, spec *corev1.PodSpec) recommender.Workload {
-	return recommender.Workload{Labels: l, Replicas: replicas, Containers: containers(spec)}
+	return recommender.Workload{Labels: l, Replicas: replicas, Containers: podspec.Containers(spec)}
 }
 
 // autoscaledOn lists the resources that an HPA or a KEDA ScaledObject

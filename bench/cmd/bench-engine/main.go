@@ -4,11 +4,11 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	benchout "github.com/rightsizer/rightsizer/bench/internal/out"
 
 	"github.com/rightsizer/rightsizer/bench"
 )
@@ -32,14 +32,7 @@ func run(cfg bench.EngineConfig, out string) error {
 	if err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+	if err := benchout.WriteJSON(out, res); err != nil {
 		return err
 	}
 	fmt.Printf("insert      ours %6.1f ns   vpa %6.1f ns   (%.1f× faster)\n", res.OursInsertNs, res.VPAInsertNs, res.InsertSpeedup)

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	benchout "github.com/rightsizer/rightsizer/bench/internal/out"
 
 	"github.com/rightsizer/rightsizer/bench/kubeload"
 	"github.com/rightsizer/rightsizer/internal/kubetest"
@@ -47,13 +48,11 @@ func run(ctx context.Context, cfg kubeload.Config, out string) (err error) {
 	if err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
+	if err := benchout.WriteJSON(out, res); err != nil {
 		return err
 	}
-	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	_, err = os.Stdout.Write(append(b, '\n'))
-	return err
+	fmt.Printf("%d pods, %d workloads: inventory in %.3f s (median of %d), %d requests at start; steady state %.1f requests/min (%.4f per pod per min) while %.0f pod updates/min; %.0f bytes/min, %.3f of a list-per-minute loop's\n",
+		res.Pods, res.Workloads, res.InventoryMedian, len(res.InventorySeconds), res.StartRequests,
+		res.SteadyRequestsPerMin, res.RequestsPerPodPerMin, res.PodUpdatesPerMin, res.SteadyBytesPerMin, res.BytesRatio)
+	return nil
 }
