@@ -277,7 +277,7 @@ func (c *Client) stream(ctx context.Context, client rightsizerv1.UsageServiceCli
 		cancel()
 		switch status.Code(answer()) {
 		case codes.Unauthenticated, codes.PermissionDenied:
-			c.requeue(inflight...)
+			c.requeue(append(inflight, unsent...)...)
 		default:
 			c.requeue(unsent...)
 		}

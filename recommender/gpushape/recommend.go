@@ -46,6 +46,7 @@ import (
 //  6. Savings: (current GPUs − shape GPUs) × PricePerHour × HoursPerMonth.
 func Recommend(in Input, p Policy) (Shape, error) {
 	d, u := in.Device, in.Usage
+	in.Current = in.Current.canonical()
 	if err := errors.Join(p.Validate(), d.validate(), u.validate()); err != nil {
 		return Shape{}, err
 	}
@@ -57,6 +58,9 @@ func Recommend(in Input, p Policy) (Shape, error) {
 		s := d.shape(in.Current)
 		s.CurrentGPUs = cur.GPUs
 		s.Flags |= FlagNoUsage
+		if s.Kind == KindTimeSlice {
+			s.Flags |= FlagUnisolated
+		}
 		s.Reason = "no gpu usage seen: " + in.Current.String() + " kept"
 		s.MonthlyCostUSD = monthly(cur.GPUs, d.PricePerHour)
 		return s, nil
@@ -83,9 +87,12 @@ func Recommend(in Input, p Policy) (Shape, error) {
 			at = append(at, fmt.Sprintf("P%s compute %s is %s of its %s", pctNum(p.ComputePercentile), gpus(seen), pct(float64(seen)/float64(cur.Compute)), gpus(cur.Compute)))
 		}
 		switch in.Current.Kind {
-		case KindWhole, KindTimeSlice:
-			minWhole = max(in.Current.Count, 1)
+		case KindWhole:
+			minWhole = in.Current.Count
 			notes = append(notes, "capped: "+strings.Join(at, ", ")+"; usage is censored, kept (another GPU helps only if the workload shards across GPUs)")
+		case KindTimeSlice:
+			minWhole = 1
+			notes = append(notes, "capped: "+strings.Join(at, ", ")+"; usage is censored by the whole GPU it shares: a GPU of its own")
 		default:
 			if memCapped {
 				needMem = max(needMem, cur.Memory+1)
@@ -145,7 +152,7 @@ func Recommend(in Input, p Policy) (Shape, error) {
 	s.NeedMemoryBytes, s.NeedComputeGPUs = needMem, needCompute
 	s.Flags |= flags
 	s.MonthlyCostUSD = monthly(s.GPUs, d.PricePerHour)
-	s.MonthlySavingUSD = roundCents(monthly(cur.GPUs, d.PricePerHour) - s.MonthlyCostUSD)
+	s.MonthlySavingUSD = monthly(cur.GPUs-s.GPUs, d.PricePerHour)
 
 	// 5. Idle.
 	if u.Hours >= p.IdleMinHours && u.IdleFraction >= p.IdleMinFraction {

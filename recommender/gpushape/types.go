@@ -181,7 +181,7 @@ type Usage struct {
 // Allocation is the GPU capacity a container holds today, or the one a
 // Shape recommends (Shape.Allocation).
 type Allocation struct {
-	// Kind says which of the fields below apply.
+	// Kind says which of the fields below apply; the others are ignored.
 	Kind Kind `json:"kind"`
 	// Count is the number of whole GPUs (KindWhole), at least 1.
 	Count int `json:"count,omitempty"`
@@ -242,12 +242,14 @@ type Shape struct {
 	// MemoryBytes is the GPU memory the shape gives the container: the GPUs'
 	// memory, the MIG instance's, or 1/Replicas of the GPU's (for MPS
 	// enforced; for time-slicing a budget that co-tenants must respect). It
-	// is at least NeedMemoryBytes, unless the shape keeps whole GPUs that
-	// are already full (FlagCapped).
+	// is at least NeedMemoryBytes, unless the requirement outgrows every
+	// GPU the workload runs on today: then the shape is those whole GPUs
+	// (Recommend never adds GPUs), and at least the observed peak.
 	MemoryBytes recommender.Bytes `json:"memoryBytes"`
 	// ComputeGPUs is the compute the shape gives, in GPUs: whole GPUs
 	// count 1 each, a MIG instance its SMs over the GPU's, a share
 	// 1/Replicas (a time-sliced replica may get more while others idle).
+	// At least NeedComputeGPUs, with the same exception as MemoryBytes.
 	ComputeGPUs recommender.GPUCompute `json:"computeGPUs"`
 	// GPUs is the GPU capacity the shape reserves, in whole GPUs: the cost
 	// basis. Whole GPUs count 1 each, a share 1/Replicas, and a MIG
@@ -280,7 +282,20 @@ type Shape struct {
 // Allocation returns the shape as an allocation, to feed back as the
 // current one (a backtest's next window).
 func (s Shape) Allocation() Allocation {
-	return Allocation{Kind: s.Kind, Count: s.Count, Profile: s.Profile, Replicas: s.Replicas}
+	return Allocation{Kind: s.Kind, Count: s.Count, Profile: s.Profile, Replicas: s.Replicas}.canonical()
+}
+
+// canonical returns the allocation with the fields its Kind ignores zeroed.
+func (a Allocation) canonical() Allocation {
+	switch a.Kind {
+	case KindWhole:
+		return Allocation{Kind: a.Kind, Count: a.Count}
+	case KindMIG:
+		return Allocation{Kind: a.Kind, Profile: a.Profile}
+	case KindTimeSlice, KindMPS:
+		return Allocation{Kind: a.Kind, Replicas: a.Replicas}
+	}
+	return a
 }
 
 // ErrInvalidInput reports an Input or Policy that Recommend cannot use

@@ -1,0 +1,49 @@
+package gpushape
+
+import (
+	"math"
+
+	"github.com/rightsizer/rightsizer/recommender"
+)
+
+// UsageFromRecommendation derives a Usage from what the engine's
+// Recommendation carries today, for callers that have no richer summary.
+// p must be the profile the recommendation was computed under (its
+// Profile field names it). It recovers:
+//
+//   - MemoryMax from GPUMemory.Request, which the engine sets to the
+//     largest per-window peak × (1 + p.GPU.MemoryMargin): divided back,
+//     within a byte;
+//   - one compute quantile, at GPUCompute.Percentile, from
+//     GPUCompute.Request = P × (1 + p.GPU.ComputeMargin). ComputeAt holds
+//     it for every percentile (the engine keeps no maximum in the
+//     recommendation), so a policy's percentile different from the
+//     profile's reads the profile's;
+//   - Hours from the recommendation's history.
+//
+// IdleFraction stays 0 (the engine does not count idle samples), so no
+// shape from it is flagged idle. Memory or compute the engine kept at the
+// current request (no usage seen) is left out: no GPU usage at all gives
+// Hours 0, and Recommend keeps the current allocation. The engine's
+// sketches hold more (any quantile, the peak itself): a richer summary
+// should be built from them when they are exported.
+func UsageFromRecommendation(r *recommender.Recommendation, p recommender.Profile) Usage {
+	var u Usage
+	seen := false
+	if m := r.GPUMemory; m != nil && !m.Kept {
+		u.MemoryMax = recommender.Bytes(math.Floor(float64(m.Request) / (1 + p.GPU.MemoryMargin)))
+		seen = true
+	}
+	if c := r.GPUCompute; c != nil && !c.Kept && c.Percentile > 0 && c.Percentile <= 1 {
+		v := float64(c.Request) / (1 + p.GPU.ComputeMargin)
+		if finite(v) && v >= 0 {
+			u.Compute = []Quantile{{Q: c.Percentile, Value: recommender.GPUCompute(v)}}
+			seen = true
+		}
+	}
+	if seen {
+		// At least a moment: a single sample is still usage seen.
+		u.Hours = math.Max(r.History().Hours(), 1.0/3600)
+	}
+	return u
+}

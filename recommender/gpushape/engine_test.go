@@ -1,0 +1,60 @@
+package gpushape_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rightsizer/rightsizer/recommender"
+	"github.com/rightsizer/rightsizer/recommender/gpushape"
+)
+
+// TestUsageFromRecommendation runs the real engine over two days of a
+// container that holds up to 9 GiB of GPU memory at 10–14 % busy, and
+// recovers its peak and compute percentile from the recommendation.
+func TestUsageFromRecommendation(t *testing.T) {
+	t.Parallel()
+	e, err := recommender.NewEngine(recommender.DefaultOptions())
+	require.NoError(t, err)
+	k := recommender.ContainerKey{WorkloadKey: recommender.WorkloadKey{Namespace: "ml", Kind: "Deployment", Name: "serve"}, Container: "model"}
+	t0 := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+	var batch []recommender.Sample
+	for i := range 48 * 60 {
+		u := recommender.Usage{
+			CPU: 500, Memory: recommender.GiB,
+			GPUCompute: recommender.GPUCompute(0.10 + 0.04*float64(i%10)/9),
+			GPUMemory:  8*recommender.GiB + recommender.Bytes(i%10)*recommender.GiB/9,
+		}
+		u.Has = u.Has.With(recommender.ResourceCPU).With(recommender.ResourceMemory).
+			With(recommender.ResourceGPUCompute).With(recommender.ResourceGPUMemory)
+		batch = append(batch, recommender.Sample{Key: k, Time: t0.Add(time.Duration(i) * time.Minute), Usage: u})
+	}
+	require.NoError(t, e.Ingest(batch))
+	rec, err := e.Recommend(k)
+	require.NoError(t, err)
+	var prof recommender.Profile
+	for _, p := range recommender.BuiltinProfiles() {
+		if p.Name == rec.Profile {
+			prof = p
+		}
+	}
+	require.NotEmpty(t, prof.Name, "profile %q", rec.Profile)
+
+	u := gpushape.UsageFromRecommendation(&rec, prof)
+	require.InDelta(t, float64(9*recommender.GiB), float64(u.MemoryMax), 1)
+	require.Len(t, u.Compute, 1)
+	require.Equal(t, prof.GPU.ComputePercentile, u.Compute[0].Q)
+	require.InDelta(t, 0.14, float64(u.Compute[0].Value), 0.01, "the P%v of 0.10–0.14", 100*prof.GPU.ComputePercentile)
+	require.InDelta(t, 48, u.Hours, 0.1)
+
+	// Enough to size a shape on an H100. The one quantile (P95 0.14)
+	// stands for cost's P60 too: 0.154 GPUs with headroom, 20 SMs, more
+	// than 1g.10gb's 16, so 1g.20gb.
+	s, err := gpushape.Recommend(gpushape.Input{Usage: u, Current: oneGPU, Device: device(t, "H100-80GB")}, policy(t, recommender.ProfileCost))
+	require.NoError(t, err)
+	require.Equal(t, gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "1g.20gb"}, s.Allocation(), s.Reason)
+
+	// No GPU usage at all: Hours 0, so Recommend keeps the allocation.
+	require.Equal(t, gpushape.Usage{}, gpushape.UsageFromRecommendation(&recommender.Recommendation{}, prof))
+}
