@@ -135,15 +135,18 @@ func (o *Oracle) Index(name string) (int, bool) {
 // Feasible reports whether the multiset fits one empty GPU. The empty
 // multiset fits.
 func (o *Oracle) Feasible(c Counts) bool {
-	_, err := o.Fit(c)
-	return err == nil
+	if o.precheck(c, true) != nil {
+		return false
+	}
+	s := o.newSearch(c)
+	return s.dfs(0, 0)
 }
 
 // Fit returns a witness layout for the multiset on one empty GPU, sorted
 // by placement start, or an error wrapping ErrInfeasible (ErrUnknownProfile
 // for a Counts with non-zero entries past the model's profiles).
 func (o *Oracle) Fit(c Counts) ([]Instance, error) {
-	if err := o.precheck(c); err != nil {
+	if err := o.precheck(c, false); err != nil {
 		return nil, err
 	}
 	return o.place(c, 0)
@@ -163,7 +166,7 @@ func (o *Oracle) Extend(fixed []Instance, add Counts) ([]Instance, error) {
 	for _, in := range fixed {
 		all[o.index[in.Profile]]++
 	}
-	if err := o.precheck(all); err != nil {
+	if err := o.precheck(all, false); err != nil {
 		return nil, err
 	}
 	placed, err := o.place(add, UsedSlots(fixed))
@@ -177,21 +180,28 @@ func (o *Oracle) Extend(fixed []Instance, add Counts) ([]Instance, error) {
 
 // precheck applies the placement-free limits: counts non-negative and
 // within MaxCount, compute and memory slices within the GPU's, at most one
-// media-extensions instance.
-func (o *Oracle) precheck(c Counts) error {
+// media-extensions instance. quiet skips formatting the reason (Feasible
+// only needs the verdict, and formatting dominates its cost).
+func (o *Oracle) precheck(c Counts, quiet bool) error {
+	fail := func(format string, args ...any) error {
+		if quiet {
+			return ErrInfeasible
+		}
+		return fmt.Errorf(format, args...)
+	}
 	for _, v := range c[min(len(c), len(o.compute)):] {
 		if v != 0 {
-			return fmt.Errorf("counts for %d profiles on %s with %d: %w", len(c), o.model.Name, len(o.compute), ErrUnknownProfile)
+			return fail("counts for %d profiles on %s with %d: %w", len(c), o.model.Name, len(o.compute), ErrUnknownProfile)
 		}
 	}
 	compute, memory, media := 0, 0, 0
 	for i := range min(len(c), len(o.compute)) {
 		n := c[i]
 		if n < 0 {
-			return fmt.Errorf("%d × %s: %w", n, o.model.Profiles[i].Name, ErrInfeasible)
+			return fail("%d × %s: %w", n, o.model.Profiles[i].Name, ErrInfeasible)
 		}
 		if n > o.maxCount[i] {
-			return fmt.Errorf("%d × %s on %s, at most %d: %w", n, o.model.Profiles[i].Name, o.model.Name, o.maxCount[i], ErrInfeasible)
+			return fail("%d × %s on %s, at most %d: %w", n, o.model.Profiles[i].Name, o.model.Name, o.maxCount[i], ErrInfeasible)
 		}
 		compute += n * o.compute[i]
 		memory += n * o.memory[i]
@@ -199,13 +209,16 @@ func (o *Oracle) precheck(c Counts) error {
 			media += n
 		}
 	}
+	if quiet && (compute > o.model.ComputeSlices || memory > o.model.MemorySlices || media > 1) {
+		return ErrInfeasible // before the switch: its arguments format c
+	}
 	switch {
 	case compute > o.model.ComputeSlices:
-		return fmt.Errorf("%s on %s: %d compute slices of %d: %w", o.Format(c), o.model.Name, compute, o.model.ComputeSlices, ErrInfeasible)
+		return fail("%s on %s: %d compute slices of %d: %w", o.Format(c), o.model.Name, compute, o.model.ComputeSlices, ErrInfeasible)
 	case memory > o.model.MemorySlices:
-		return fmt.Errorf("%s on %s: %d memory slices of %d: %w", o.Format(c), o.model.Name, memory, o.model.MemorySlices, ErrInfeasible)
+		return fail("%s on %s: %d memory slices of %d: %w", o.Format(c), o.model.Name, memory, o.model.MemorySlices, ErrInfeasible)
 	case media > 1:
-		return fmt.Errorf("%s on %s: %d media-extension instances, at most 1: %w", o.Format(c), o.model.Name, media, ErrInfeasible)
+		return fail("%s on %s: %d media-extension instances, at most 1: %w", o.Format(c), o.model.Name, media, ErrInfeasible)
 	}
 	return nil
 }
@@ -213,6 +226,20 @@ func (o *Oracle) precheck(c Counts) error {
 // place searches placements for c (already prechecked) around the
 // occupied memory slots.
 func (o *Oracle) place(c Counts, occupied uint8) ([]Instance, error) {
+	s := o.newSearch(c)
+	if !s.dfs(0, occupied) {
+		return nil, fmt.Errorf("%s on %s: %w", o.Format(c), o.model.Name, ErrInfeasible)
+	}
+	out := make([]Instance, len(s.items))
+	for k, p := range s.items {
+		out[k] = Instance{Profile: o.model.Profiles[p].Name, Placement: o.model.Profiles[p].Placements[s.choice[k]]}
+	}
+	sortInstances(out)
+	return out, nil
+}
+
+// newSearch lays out c's instances most constrained first.
+func (o *Oracle) newSearch(c Counts) *search {
 	items := make([]int, 0, c.Total())
 	for _, p := range o.order {
 		if p < len(c) {
@@ -221,16 +248,7 @@ func (o *Oracle) place(c Counts, occupied uint8) ([]Instance, error) {
 			}
 		}
 	}
-	s := search{o: o, items: items, choice: make([]int, len(items)), failed: make([][4]uint64, len(items))}
-	if !s.dfs(0, occupied) {
-		return nil, fmt.Errorf("%s on %s: %w", o.Format(c), o.model.Name, ErrInfeasible)
-	}
-	out := make([]Instance, len(items))
-	for k, p := range items {
-		out[k] = Instance{Profile: o.model.Profiles[p].Name, Placement: o.model.Profiles[p].Placements[s.choice[k]]}
-	}
-	sortInstances(out)
-	return out, nil
+	return &search{o: o, items: items, choice: make([]int, len(items)), failed: make([][4]uint64, len(items))}
 }
 
 // search is one query's state: not shared between goroutines.

@@ -33,7 +33,7 @@ func NewCommand(out, errOut io.Writer) *cobra.Command {
 		}
 		return slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: l})), nil
 	}
-	root.AddCommand(newRecommendCommand(logger), newBacktestCommand(logger), newServeCommand(logger))
+	root.AddCommand(newRecommendCommand(logger), newBacktestCommand(logger), newServeCommand(logger), newPlanCommand(logger))
 	return root
 }
 
