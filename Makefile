@@ -121,6 +121,10 @@ bench-engine: ## Sketch vs VPA's histogram, and engine ingest at 100k containers
 eval: ## Backtest rightsizer against provisioned, VPA and KRR on shared/data: bench/out/eval.{json,md}, eval-*.png
 	$(GO) run ./bench/cmd/eval -out bench/out
 
+.PHONY: eval-gpu
+eval-gpu: ## Backtest GPU shapes (cost/balanced/performance vs whole-gpu and kruize) on the GenAI trace as H100-80GB: bench/out/gpu.json
+	$(GO) run ./bench/cmd/eval-gpu -out bench/out/gpu.json
+
 .PHONY: bench-api
 bench-api: build ## Drive a real `rightsizer serve` over loopback: bench/out/api.json (ingest, list and watch figures)
 	$(GO) run ./bench/cmd/bench-api -bin $(BIN)/rightsizer -out bench/out/api.json

@@ -1,0 +1,179 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rightsizer/rightsizer/bench/internal/out"
+	gpubacktest "github.com/rightsizer/rightsizer/recommender/backtest/gpu"
+	"github.com/rightsizer/rightsizer/recommender/replay"
+)
+
+// GPUEvalDataset is the trace `make eval-gpu` scores, under shared/data.
+const GPUEvalDataset = "alibaba-genai-2026"
+
+// GPUEvalResult is what `make eval-gpu` writes to bench/out/gpu.json.
+type GPUEvalResult struct {
+	Dataset string `json:"dataset"`
+	// Device is the GPU assumed for every pod, PricePerGPUHour its price in
+	// USD (embedded AWS us-east-1 catalog).
+	Device          string  `json:"device"`
+	PricePerGPUHour float64 `json:"price_per_gpu_hour"`
+	// Pods scored, the trace's span in hours, the pod-hours its samples
+	// stand for and, of those, the warm-up's (one whole GPU, every policy).
+	Pods           int     `json:"pods"`
+	Hours          float64 `json:"hours"`
+	PodHours       float64 `json:"pod_hours"`
+	WarmupPodHours float64 `json:"warmup_pod_hours"`
+	Interval       string  `json:"decision_interval"`
+	Warmup         string  `json:"warmup"`
+	// Definitions says how each figure is counted.
+	Definitions map[string]string `json:"definitions"`
+	// Order lists the policies as the table prints them.
+	Order    []string              `json:"order"`
+	Policies map[string]GPUFigures `json:"policies"`
+	Targets  []Target              `json:"targets"`
+	Elapsed  string                `json:"elapsed"`
+}
+
+// GPUFigures are one policy's figures (gpubacktest.Score, rounded).
+type GPUFigures struct {
+	GPUEquivalents      float64            `json:"gpu_equivalents"`
+	MemOverflowEvents   int                `json:"mem_overflow_events"`
+	LayoutGPUs          float64            `json:"layout_gpus"`
+	MemGiBHours         float64            `json:"mem_gib_hours"`
+	ConcurrentGPUs      float64            `json:"concurrent_gpus"`
+	LayoutPeakGPUs      int                `json:"layout_peak_gpus"`
+	GPUHours            float64            `json:"gpu_hours"`
+	CostUSD             float64            `json:"cost_usd"`
+	MemOverflowPodHours int                `json:"mem_overflow_pod_hours"`
+	MemOverflowPods     int                `json:"mem_overflow_pods"`
+	ShapePodHours       map[string]float64 `json:"shape_pod_hours"`
+}
+
+// gpuDefinitions documents gpu.json's figures in the file itself.
+var gpuDefinitions = map[string]string{
+	"gpu_equivalents":        "GPU capacity reserved in whole GPUs (whole GPU 1, MIG instance max(memory, compute slice fraction), share 1/replicas), averaged over each pod's time and summed over pods; whole-gpu = pods",
+	"mem_overflow_events":    "GPU memory samples above the shape's memory (MIG instance's measured MiB, the GPU's, a share's 1/replicas), counted per sample (~57 s)",
+	"layout_gpus":            "per hourly window, GPUs needed once the running pods' shapes are packed on H100-80GB (MIG by gpu/migpack.Pack, mixed strategy; whole GPUs 1 each; MPS/time-slicing ceil(n/replicas) per mechanism and replica count), averaged over windows",
+	"concurrent_gpus":        "per window, the running pods' reserved GPUs summed, averaged over windows: layout_gpus before packing",
+	"mem_gib_hours":          "the shape's GPU memory integrated over each pod's time",
+	"mem_overflow_pod_hours": "(pod, window) pairs with at least one overflow",
+	"warmup":                 "until a pod has this much history every policy keeps one whole GPU",
+}
+
+// RunGPUEval backtests GPU shapes on the GenAI trace in shared/data.
+func RunGPUEval(ctx context.Context, opts gpubacktest.Options) (*GPUEvalResult, error) {
+	dir, err := replay.Locate(GPUEvalDataset)
+	if err != nil {
+		return nil, err
+	}
+	return runGPUEval(ctx, dir, GPUEvalDataset, opts)
+}
+
+// runGPUEval backtests every GPU policy on the trace folder dir.
+func runGPUEval(ctx context.Context, dir, name string, opts gpubacktest.Options) (*GPUEvalResult, error) {
+	start := time.Now()
+	tr, err := gpubacktest.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	tr.Name = name
+	res, err := gpubacktest.Run(ctx, tr, gpubacktest.Policies(), opts)
+	if err != nil {
+		return nil, err
+	}
+	r := &GPUEvalResult{
+		Dataset: name, Device: res.Device, PricePerGPUHour: res.PricePerHour,
+		Pods: res.Pods, Hours: round3(res.Hours), PodHours: round3(res.PodHours), WarmupPodHours: round3(res.WarmupPodHours),
+		Interval: res.Interval.String(), Warmup: res.Warmup.String(),
+		Definitions: gpuDefinitions, Policies: map[string]GPUFigures{},
+	}
+	for _, s := range res.Scores {
+		r.Order = append(r.Order, s.Policy)
+		shapes := map[string]float64{}
+		for k, v := range s.ShapePodHours {
+			shapes[k] = round3(v)
+		}
+		r.Policies[s.Policy] = GPUFigures{
+			GPUEquivalents: round3(s.GPUEquivalents), MemOverflowEvents: s.MemOverflowEvents,
+			LayoutGPUs: round3(s.LayoutGPUs), MemGiBHours: round3(s.MemGiBHours),
+			ConcurrentGPUs: round3(s.ConcurrentGPUs), LayoutPeakGPUs: s.LayoutPeakGPUs,
+			GPUHours: round3(s.GPUHours), CostUSD: math.Round(s.CostUSD*100) / 100,
+			MemOverflowPodHours: s.MemOverflowPodHours, MemOverflowPods: s.MemOverflowPods,
+			ShapePodHours: shapes,
+		}
+	}
+	r.Targets = gpuTargets(r.Policies)
+	r.Elapsed = time.Since(start).Round(time.Millisecond).String()
+	return r, nil
+}
+
+// gpuTargets checks the issue's target for each rightsizer profile: fewer
+// gpu_equivalents than kruize with no more mem_overflow_events; and, for
+// information, the same on layout_gpus, the GPUs the shapes pack onto.
+func gpuTargets(p map[string]GPUFigures) []Target {
+	k, ok := p["kruize"]
+	if !ok {
+		return nil
+	}
+	var ts []Target
+	for _, name := range []string{"cost", "balanced", "performance"} {
+		f, ok := p[name]
+		if !ok {
+			continue
+		}
+		ts = append(ts, Target{
+			Dataset: "genai", Required: true,
+			Name: name + ": fewer gpu_equivalents than kruize, no more mem_overflow_events",
+			Pass: f.GPUEquivalents < k.GPUEquivalents && f.MemOverflowEvents <= k.MemOverflowEvents,
+			Detail: fmt.Sprintf("gpu_equivalents %.2f vs %.2f (%+.1f %%); mem_overflow_events %d vs %d (%+d)",
+				f.GPUEquivalents, k.GPUEquivalents, pctChange(f.GPUEquivalents, k.GPUEquivalents), f.MemOverflowEvents, k.MemOverflowEvents, f.MemOverflowEvents-k.MemOverflowEvents),
+		})
+	}
+	for _, name := range []string{"cost", "balanced", "performance"} {
+		f, ok := p[name]
+		if !ok {
+			continue
+		}
+		ts = append(ts, Target{
+			Dataset: "genai",
+			Name:    name + ": fewer layout_gpus than kruize, no more mem_overflow_events",
+			Pass:    f.LayoutGPUs < k.LayoutGPUs && f.MemOverflowEvents <= k.MemOverflowEvents,
+			Detail:  fmt.Sprintf("layout_gpus %.2f vs %.2f (%+.1f %%)", f.LayoutGPUs, k.LayoutGPUs, pctChange(f.LayoutGPUs, k.LayoutGPUs)),
+		})
+	}
+	return ts
+}
+
+func pctChange(v, base float64) float64 { return 100 * (v - base) / base }
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// Write writes gpu.json to path, making its folder.
+func (r *GPUEvalResult) Write(path string) error { return out.WriteJSON(path, r) }
+
+// Table prints the figures, a row per policy, then the targets.
+func (r *GPUEvalResult) Table(w io.Writer) error {
+	fmt.Fprintf(w, "%s: %d pods, %.1f h (%.0f pod-hours, %.0f in warm-up), %s, $%.2f/GPU-hour; a decision every %s, warm-up %s\n\n",
+		r.Dataset, r.Pods, r.Hours, r.PodHours, r.WarmupPodHours, r.Device, r.PricePerGPUHour, r.Interval, r.Warmup)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "policy\tgpu_equivalents\tconcurrent_gpus\tlayout_gpus\tpeak\tmem_gib_hours\tmem_overflow_events\toverflow_pod_hours\toverflow_pods\tcost_usd\t")
+	for _, name := range r.Order {
+		f := r.Policies[name]
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%d\t%.0f\t%d\t%d\t%d\t%.0f\t\n",
+			name, f.GPUEquivalents, f.ConcurrentGPUs, f.LayoutGPUs, f.LayoutPeakGPUs, f.MemGiBHours, f.MemOverflowEvents, f.MemOverflowPodHours, f.MemOverflowPods, f.CostUSD)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	for _, t := range r.Targets {
+		fmt.Fprintf(w, "%-9s  %s: %s\n", t.Mark(), t.Name, t.Detail)
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	gpubacktest "github.com/rightsizer/rightsizer/recommender/backtest/gpu"
+)
+
+// TestGPUEvalOnFixture runs `make eval-gpu`'s pipeline on the backtest's
+// eight-hour GenAI fixture (four pods) and checks gpu.json: the issue's
+// keys for every policy, the target per rightsizer profile, and the table.
+func TestGPUEvalOnFixture(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join("..", "recommender", "backtest", "testdata", "genai-8h")
+	res, err := runGPUEval(t.Context(), dir, "genai-8h", gpubacktest.Options{})
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "out", "gpu.json")
+	require.NoError(t, res.Write(path))
+
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var doc struct {
+		Device   string                                `json:"device"`
+		Pods     int                                   `json:"pods"`
+		Order    []string                              `json:"order"`
+		Policies map[string]map[string]json.RawMessage `json:"policies"`
+		Targets  []Target                              `json:"targets"`
+	}
+	require.NoError(t, json.Unmarshal(b, &doc))
+	require.Equal(t, "H100-80GB", doc.Device)
+	require.Equal(t, 4, doc.Pods)
+	require.Equal(t, []string{"whole-gpu", "kruize", "cost", "balanced", "performance"}, doc.Order)
+	for _, p := range doc.Order {
+		for _, k := range []string{"gpu_equivalents", "mem_overflow_events", "layout_gpus", "mem_gib_hours"} {
+			require.Contains(t, doc.Policies[p], k, "%s %s", p, k)
+		}
+	}
+	var eq float64
+	require.NoError(t, json.Unmarshal(doc.Policies["whole-gpu"]["gpu_equivalents"], &eq))
+	require.InDelta(t, 4, eq, 1e-9, "one GPU per pod")
+
+	required := 0
+	for _, tg := range doc.Targets {
+		if tg.Required {
+			required++
+			require.Contains(t, tg.Name, "fewer gpu_equivalents than kruize")
+		}
+	}
+	require.Equal(t, 3, required, "one target per rightsizer profile")
+
+	var tab bytes.Buffer
+	require.NoError(t, res.Table(&tab))
+	for _, p := range doc.Order {
+		require.Contains(t, tab.String(), p)
+	}
+	require.Equal(t, 3, strings.Count(tab.String(), "fewer gpu_equivalents than kruize"))
+}

@@ -1,0 +1,142 @@
+package gpu
+
+import (
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rightsizer/rightsizer/recommender"
+	"github.com/rightsizer/rightsizer/recommender/gpushape"
+	"github.com/rightsizer/rightsizer/recommender/replay"
+)
+
+// envRequireData turns a missing real dataset from a skipped test into a
+// failure (make test and CI set it), as in package replay's tests.
+const envRequireData = "RIGHTSIZER_REQUIRE_DATA"
+
+// locateReal finds a real dataset under shared/data, or skips t (fails it
+// when RIGHTSIZER_REQUIRE_DATA=1).
+func locateReal(t testing.TB, name string) string {
+	t.Helper()
+	dir, err := replay.Locate(name)
+	if err != nil {
+		if os.Getenv(envRequireData) == "1" {
+			t.Fatalf("real data required (%s=1): %v", envRequireData, err)
+		}
+		t.Skipf("real data not found, skipping (set %s or %s=1 to require it): %v", replay.EnvData, envRequireData, err)
+	}
+	return dir
+}
+
+// TestRealTraceInvariants walks the first 12 pods of the GenAI trace (by
+// name: full-day pods and two that stop after about 6 h) under every
+// policy on the default H100-80GB, and checks what must hold whatever the
+// policies decide.
+func TestRealTraceInvariants(t *testing.T) {
+	t.Parallel()
+	tr, err := Load(locateReal(t, "alibaba-genai-2026"))
+	require.NoError(t, err)
+	require.Len(t, tr.Pods, 80)
+	tr.Pods = tr.Pods[:12]
+	res, err := Run(t.Context(), tr, Policies(), Options{})
+	require.NoError(t, err)
+	require.Equal(t, "H100-80GB", res.Device)
+	require.Equal(t, 12, res.Pods)
+	require.Equal(t, 23, res.Windows, "22.8 h of decisions every hour")
+	require.Positive(t, res.WarmupPodHours)
+
+	dev, err := DefaultDevice()
+	require.NoError(t, err)
+	kruize := map[string]bool{}
+	for _, p := range KruizeH100 {
+		kruize[p.Name] = true
+	}
+	var warm [][]bool // per pod, per window: warm-up, the same for every policy
+	for _, s := range res.Scores {
+		t.Run(s.Policy, func(t *testing.T) {
+			require.Len(t, s.PodScores, 12)
+			var hours, gpuHours, gib, eq float64
+			overflows := 0
+			for i, p := range s.PodScores {
+				pod := tr.Pods[i]
+				require.Equal(t, pod.Name, p.Pod)
+				var w []bool
+				durs := durations(pod, res.Step)
+				next := 0
+				for _, ws := range p.Windows {
+					d := ws.Decision
+					w = append(w, d.Warmup)
+					c, err := dev.Capacity(d.Allocation)
+					require.NoError(t, err)
+					// The memory scored is the shape's: the allocation's,
+					// or for a share its 1/replicas budget.
+					switch d.Allocation.Kind {
+					case gpushape.KindMPS, gpushape.KindTimeSlice:
+						require.Equal(t, dev.MemoryBytes()/recommender.Bytes(d.Allocation.Replicas), d.Memory)
+					default:
+						require.Equal(t, c.Memory, d.Memory)
+					}
+					require.InDelta(t, c.GPUs, d.GPUs, 1e-12)
+					require.LessOrEqual(t, d.GPUs, 1.0, "no policy adds a GPU to a one-GPU pod")
+					if d.NeedMemory > 0 && d.Allocation.Kind != gpushape.KindWhole {
+						require.GreaterOrEqual(t, d.Memory, d.NeedMemory, "a shape below its own requirement: %s", d.Reason)
+					}
+					if s.Policy == "kruize" && !d.Warmup {
+						require.True(t, kruize[d.Allocation.Profile], d.Allocation.String())
+					}
+					// Re-score the window from the trace.
+					for next < len(pod.Samples) && pod.Samples[next].Time.Before(ws.Start) {
+						next++
+					}
+					n, over := 0, 0
+					for ; next < len(pod.Samples) && pod.Samples[next].Time.Before(ws.Start.Add(res.Interval)); next++ {
+						x := pod.Samples[next]
+						h := durs[next].Hours()
+						hours += h
+						gpuHours += d.GPUs * h
+						gib += d.Memory.GiB() * h
+						if x.HasMemory() && x.Memory > d.Memory {
+							over++
+						}
+						n++
+					}
+					require.Equal(t, ws.Samples, n)
+					require.Equal(t, ws.Overflows, over)
+					overflows += over
+				}
+				eq += p.GPUEquivalents
+				warm = append(warm, w)
+			}
+			require.InDelta(t, res.PodHours, hours, 1e-6, "every sample scored once")
+			require.InDelta(t, s.GPUHours, gpuHours, 1e-6)
+			require.InDelta(t, s.MemGiBHours, gib, 1e-6)
+			require.InDelta(t, s.GPUEquivalents, eq, 1e-9)
+			require.Equal(t, s.MemOverflowEvents, overflows)
+			require.Positive(t, s.GPUEquivalents)
+			require.LessOrEqual(t, s.GPUEquivalents, 12+1e-9)
+			for _, l := range s.Layouts {
+				require.LessOrEqual(t, l.GPUs, l.Pods, "no packing needs more GPUs than pods")
+				if l.Pods > 0 {
+					require.Positive(t, l.GPUs)
+				}
+			}
+			if s.Policy == "whole-gpu" {
+				require.InDelta(t, 12, s.GPUEquivalents, 1e-9, "one GPU per pod")
+				require.Zero(t, s.MemOverflowEvents, "no pod outgrows its GPU")
+				require.InDelta(t, s.ConcurrentGPUs, s.LayoutGPUs, 1e-9)
+				for _, l := range s.Layouts {
+					require.Equal(t, l.Pods, l.GPUs)
+				}
+			} else {
+				require.Less(t, s.GPUEquivalents, 12.0, "%s saves nothing", s.Policy)
+			}
+		})
+	}
+	// Warm-up is the harness's, not a policy's: the same windows for all.
+	n := len(res.Scores[0].PodScores)
+	for i := 1; i < len(res.Scores); i++ {
+		require.True(t, slices.EqualFunc(warm[:n], warm[i*n:(i+1)*n], slices.Equal[[]bool]), res.Scores[i].Policy)
+	}
+}

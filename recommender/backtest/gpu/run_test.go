@@ -1,0 +1,272 @@
+package gpu
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rightsizer/rightsizer/recommender"
+	"github.com/rightsizer/rightsizer/recommender/gpushape"
+)
+
+// Memory of the shapes the synthetic traces get, in GiB: H100-80GB's
+// 1g.10gb (9,856 MiB), 1g.20gb (19,968 MiB) and the test device.
+const (
+	mem1g10 = 9856.0 / 1024
+	mem1g20 = 19968.0 / 1024
+	memGPU  = 80.0
+)
+
+// want is the part of a Score a synthetic case pins.
+type want struct {
+	eq, layout, concurrent, gibHours float64
+	overflows, overflowPodHours      int
+	shapes                           []string // per window of the pod named in the case's shapesOf
+}
+
+// TestRunKnownAnswers walks hand-made traces, one sample a minute for three
+// hours (windows [0, 1h), [1h, 2h), [2h, 3h)), whose every decision can be
+// worked out by hand from gpushape's rules and Kruize's:
+//
+//   - 8 GiB at 10 % busy: cost needs 8 GiB + 5 % and P60 0.1 + 10 % =
+//     0.11 GPUs, balanced 8 GiB + 15 % and 0.11: both a 1g.10gb (9.625 GiB,
+//     16/132 SMs, 1/7 GPU); performance 8 + 2 GiB: a 1g.20gb (19.5 GiB,
+//     1/4 GPU). Kruize: P98 of 15-minute peaks, 0.1 busy and 8/80 of the
+//     memory, fits 1g.10gb's 1/7 and 1/8.
+//   - Growing to 12 GiB at minute 90: the 1g.10gb shapes overflow for the
+//     30 samples of [90, 120); at 2 h cost and balanced see the peak (and
+//     the cap: 12 GiB is above 95 % of 9.625) and Kruize a P98 of 12/80:
+//     all take a 1g.20gb.
+//
+// The first window is the warm-up: one whole GPU for everyone.
+func TestRunKnownAnswers(t *testing.T) {
+	t.Parallel()
+	small := 1.0/7 + 1.0/7              // a pod's GPU-hours in 1g.10gb after warm-up
+	grown := 1.0/7 + 1.0/4              // 1g.10gb, then 1g.20gb
+	smallGiB := mem1g10 + mem1g10       // its GiB-hours after warm-up
+	grownGiB := mem1g10 + mem1g20       // same, growing
+	perfGiB := 2 * (memGPU + 2*mem1g20) // two pods in 1g.20gb after warm-up
+	const h2 = 61.0 / 60                // hours observed after a 1-hour gap
+	tests := []struct {
+		name     string
+		pods     []Pod
+		shapesOf string
+		want     map[string]want
+	}{
+		{
+			name:     "steady and growing",
+			pods:     []Pod{series("grows", 0, 180, grows), series("steady", 0, 180, steady)},
+			shapesOf: "grows",
+			want: map[string]want{
+				"whole-gpu":   {eq: 2, layout: 2, concurrent: 2, gibHours: 6 * memGPU, shapes: []string{"warm-up", "1 × GPU", "1 × GPU"}},
+				"kruize":      {eq: (1+small)/3 + (1+grown)/3, layout: 4.0 / 3, concurrent: (2 + 2.0/7 + grown) / 3, gibHours: 2*memGPU + smallGiB + grownGiB, overflows: 30, overflowPodHours: 1, shapes: []string{"warm-up", "mig 1g.10gb", "mig 1g.20gb"}},
+				"cost":        {eq: (1+small)/3 + (1+grown)/3, layout: 4.0 / 3, concurrent: (2 + 2.0/7 + grown) / 3, gibHours: 2*memGPU + smallGiB + grownGiB, overflows: 30, overflowPodHours: 1, shapes: []string{"warm-up", "mig 1g.10gb", "mig 1g.20gb"}},
+				"balanced":    {eq: (1+small)/3 + (1+grown)/3, layout: 4.0 / 3, concurrent: (2 + 2.0/7 + grown) / 3, gibHours: 2*memGPU + smallGiB + grownGiB, overflows: 30, overflowPodHours: 1, shapes: []string{"warm-up", "mig 1g.10gb", "mig 1g.20gb"}},
+				"performance": {eq: 1, layout: 4.0 / 3, concurrent: 1, gibHours: perfGiB, shapes: []string{"warm-up", "mig 1g.20gb", "mig 1g.20gb"}},
+			},
+		},
+		{
+			// A pod that starts at 1.5 h has 30 minutes of history at 2 h:
+			// it stays on the warm-up's whole GPU under every policy.
+			name:     "late pod stays in warm-up",
+			pods:     []Pod{series("late", 90, 180, steady), series("steady", 0, 180, steady)},
+			shapesOf: "late",
+			want: map[string]want{
+				"whole-gpu":   {eq: 2, layout: 5.0 / 3, concurrent: 5.0 / 3, gibHours: 3*memGPU + 1.5*memGPU, shapes: []string{"warm-up", "warm-up"}},
+				"kruize":      {eq: 1 + (1+small)/3, layout: 5.0 / 3, concurrent: (1 + 1 + 1.0/7 + 1 + 1.0/7) / 3, gibHours: memGPU + smallGiB + 1.5*memGPU, shapes: []string{"warm-up", "warm-up"}},
+				"cost":        {eq: 1 + (1+small)/3, layout: 5.0 / 3, concurrent: (1 + 1 + 1.0/7 + 1 + 1.0/7) / 3, gibHours: memGPU + smallGiB + 1.5*memGPU, shapes: []string{"warm-up", "warm-up"}},
+				"balanced":    {eq: 1 + (1+small)/3, layout: 5.0 / 3, concurrent: (1 + 1 + 1.0/7 + 1 + 1.0/7) / 3, gibHours: memGPU + smallGiB + 1.5*memGPU, shapes: []string{"warm-up", "warm-up"}},
+				"performance": {eq: 1 + 0.5, layout: 5.0 / 3, concurrent: (1 + 1.25 + 1.25) / 3, gibHours: memGPU + 2*mem1g20 + 1.5*memGPU, shapes: []string{"warm-up", "warm-up"}},
+			},
+		},
+		{
+			// No samples in [1h, 2h): no decision there, and the window
+			// weighs nothing in layout_gpus; at 2 h the pod is decided from
+			// its first hour, from the whole GPU it still holds. The first
+			// sample after the gap stands for two steps (the cap), so the
+			// last window is observed for 61 minutes.
+			name:     "gap keeps the allocation",
+			pods:     []Pod{{Name: "gappy", Samples: append(series("a", 0, 60, steady).Samples, series("b", 120, 180, steady).Samples...)}},
+			shapesOf: "gappy",
+			want: map[string]want{
+				"whole-gpu":   {eq: 1, layout: 1, concurrent: 1, gibHours: (1 + h2) * memGPU, shapes: []string{"warm-up", "1 × GPU"}},
+				"kruize":      {eq: (1 + h2/7) / (1 + h2), layout: 1, concurrent: (1 + h2/7) / (1 + h2), gibHours: memGPU + h2*mem1g10, shapes: []string{"warm-up", "mig 1g.10gb"}},
+				"cost":        {eq: (1 + h2/7) / (1 + h2), layout: 1, concurrent: (1 + h2/7) / (1 + h2), gibHours: memGPU + h2*mem1g10, shapes: []string{"warm-up", "mig 1g.10gb"}},
+				"balanced":    {eq: (1 + h2/7) / (1 + h2), layout: 1, concurrent: (1 + h2/7) / (1 + h2), gibHours: memGPU + h2*mem1g10, shapes: []string{"warm-up", "mig 1g.10gb"}},
+				"performance": {eq: (1 + h2/4) / (1 + h2), layout: 1, concurrent: (1 + h2/4) / (1 + h2), gibHours: memGPU + h2*mem1g20, shapes: []string{"warm-up", "mig 1g.20gb"}},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res, err := Run(t.Context(), Trace{Name: tc.name, Pods: tc.pods}, Policies(), Options{Device: testDevice(t)})
+			require.NoError(t, err)
+			require.Equal(t, len(tc.pods), res.Pods)
+			require.Equal(t, testStep, res.Step)
+			require.Equal(t, 3, res.Windows)
+			require.Len(t, res.Scores, len(tc.want))
+			for _, s := range res.Scores {
+				w, ok := tc.want[s.Policy]
+				require.True(t, ok, s.Policy)
+				require.InDelta(t, w.eq, s.GPUEquivalents, 1e-9, "%s gpu_equivalents", s.Policy)
+				require.InDelta(t, w.layout, s.LayoutGPUs, 1e-9, "%s layout_gpus", s.Policy)
+				require.InDelta(t, w.concurrent, s.ConcurrentGPUs, 1e-9, "%s concurrent_gpus", s.Policy)
+				require.InDelta(t, w.gibHours, s.MemGiBHours, 1e-6, "%s mem_gib_hours", s.Policy)
+				require.Equal(t, w.overflows, s.MemOverflowEvents, "%s mem_overflow_events", s.Policy)
+				require.Equal(t, w.overflowPodHours, s.MemOverflowPodHours, "%s mem_overflow_pod_hours", s.Policy)
+				require.InDelta(t, s.GPUHours, s.CostUSD, 1e-9, "%s at $1 per GPU-hour", s.Policy)
+				var shapes []string
+				for _, p := range s.PodScores {
+					if p.Pod != tc.shapesOf {
+						continue
+					}
+					for _, ws := range p.Windows {
+						k := ws.Decision.Allocation.String()
+						if ws.Decision.Warmup {
+							k = "warm-up"
+						}
+						shapes = append(shapes, k)
+					}
+				}
+				require.Equal(t, w.shapes, shapes, s.Policy)
+			}
+		})
+	}
+}
+
+// TestRunIsCausal changes everything after 2 h and checks that no decision
+// made at or before 2 h moves: policies see only the past.
+func TestRunIsCausal(t *testing.T) {
+	t.Parallel()
+	base := []Pod{series("grows", 0, 240, grows), series("steady", 0, 240, steady)}
+	wild := func(i int) (float64, float64) {
+		if i >= 120 {
+			return 0.95, 70
+		}
+		return grows(i)
+	}
+	changed := []Pod{series("grows", 0, 240, wild), series("steady", 0, 240, steady)}
+	opts := Options{Device: testDevice(t)}
+	a, err := Run(t.Context(), Trace{Pods: base}, Policies(), opts)
+	require.NoError(t, err)
+	b, err := Run(t.Context(), Trace{Pods: changed}, Policies(), opts)
+	require.NoError(t, err)
+	for i := range a.Scores {
+		for j := range a.Scores[i].PodScores {
+			wa, wb := a.Scores[i].PodScores[j].Windows, b.Scores[i].PodScores[j].Windows
+			require.Len(t, wb, len(wa))
+			for k := range wa {
+				if wa[k].Start.After(t0.Add(2 * time.Hour)) {
+					continue
+				}
+				require.Equal(t, wa[k].Decision, wb[k].Decision, "%s %s at %v", a.Scores[i].Policy, wa[k].Start, a.Scores[i].PodScores[j].Pod)
+			}
+		}
+	}
+	// The change itself is seen: the 70 GiB samples overflow every shape
+	// decided before them but the whole GPU.
+	for _, s := range b.Scores {
+		if s.Policy != "whole-gpu" {
+			require.Positive(t, s.MemOverflowEvents, s.Policy)
+		}
+	}
+}
+
+// TestRunFeedsBackTheAllocation checks that each decision gets the previous
+// one as its current allocation, one whole GPU at first.
+func TestRunFeedsBackTheAllocation(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	_, err := Run(t.Context(), Trace{Pods: []Pod{series("p", 0, 240, steady)}}, []Policy{rec}, Options{Device: testDevice(t)})
+	require.NoError(t, err)
+	require.Equal(t, []gpushape.Allocation{
+		oneGPU,
+		{Kind: gpushape.KindMIG, Profile: "1g.10gb"},
+		{Kind: gpushape.KindMIG, Profile: "2g.20gb"},
+	}, rec.current)
+	require.Equal(t, []int{60, 120, 180}, rec.history)
+}
+
+// recorder is a Policy that cycles through shapes and records what it is
+// given. Not safe for concurrent use: give it one pod.
+type recorder struct {
+	current []gpushape.Allocation
+	history []int
+}
+
+func (*recorder) Name() string { return "recorder" }
+
+func (r *recorder) Decide(in Input) (Decision, error) {
+	r.current = append(r.current, in.Current)
+	r.history = append(r.history, len(in.Samples))
+	next := []string{"1g.10gb", "2g.20gb", "3g.40gb"}[len(r.current)-1]
+	return decisionOf(in.Device, gpushape.Allocation{Kind: gpushape.KindMIG, Profile: next}, "")
+}
+
+// TestRunErrors checks the inputs Run refuses.
+func TestRunErrors(t *testing.T) {
+	t.Parallel()
+	ok := Trace{Pods: []Pod{series("p", 0, 180, steady)}}
+	dev := testDevice(t)
+	bad := badPolicy{}
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	tests := []struct {
+		name   string
+		ctx    context.Context
+		trace  Trace
+		pols   []Policy
+		opts   Options
+		target error
+	}{
+		{name: "no pods", trace: Trace{}, opts: Options{Device: dev}},
+		{name: "samples out of order", trace: Trace{Pods: []Pod{{Name: "p", Samples: []Sample{both(2, 0, 1), both(1, 0, 1)}}}}, opts: Options{Device: dev}},
+		{name: "repeated pod", trace: Trace{Pods: []Pod{series("p", 0, 2, steady), series("p", 0, 2, steady)}}, opts: Options{Device: dev}},
+		{name: "negative warm-up", trace: ok, opts: Options{Device: dev, Warmup: -time.Hour}},
+		{name: "policy twice", trace: ok, pols: []Policy{WholeGPU{}, WholeGPU{}}, opts: Options{Device: dev}},
+		{name: "invalid decision", trace: ok, pols: []Policy{bad}, opts: Options{Device: dev}, target: errBadDecision},
+		{name: "kruize without an interval", trace: ok, pols: []Policy{Kruize{Percentile: 98}}, opts: Options{Device: dev}, target: gpushape.ErrInvalidInput},
+		{name: "canceled", ctx: canceled, trace: ok, pols: Policies(), opts: Options{Device: dev}, target: context.Canceled},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := tc.ctx
+			if ctx == nil {
+				ctx = t.Context()
+			}
+			pols := tc.pols
+			if pols == nil {
+				pols = Policies()
+			}
+			_, err := Run(ctx, tc.trace, pols, tc.opts)
+			require.Error(t, err)
+			if tc.target != nil {
+				require.True(t, errors.Is(err, tc.target), "%v", err)
+			}
+		})
+	}
+}
+
+// badPolicy returns a shape with no memory.
+type badPolicy struct{}
+
+func (badPolicy) Name() string { return "bad" }
+
+func (badPolicy) Decide(Input) (Decision, error) {
+	return Decision{Allocation: oneGPU, GPUs: 1}, nil
+}
+
+// TestDefaultDevice pins the GPU the GenAI trace is scored on.
+func TestDefaultDevice(t *testing.T) {
+	t.Parallel()
+	d, err := DefaultDevice()
+	require.NoError(t, err)
+	require.Equal(t, "H100-80GB", d.Model.Name)
+	require.Equal(t, 80*recommender.GiB, d.MemoryBytes())
+	require.Positive(t, d.PricePerHour)
+}
