@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"text/tabwriter"
 	"time"
 
 	"github.com/rightsizer/rightsizer/bench/internal/out"
@@ -38,6 +37,8 @@ type GPUEvalResult struct {
 	Policies map[string]GPUFigures `json:"policies"`
 	Targets  []Target              `json:"targets"`
 	Elapsed  string                `json:"elapsed"`
+
+	result gpubacktest.Result // unrounded, for Table
 }
 
 // GPUFigures are one policy's figures (gpubacktest.Score, rounded).
@@ -91,7 +92,7 @@ func runGPUEval(ctx context.Context, dir, name string, opts gpubacktest.Options)
 		Dataset: name, Device: res.Device, PricePerGPUHour: res.PricePerHour,
 		Pods: res.Pods, Hours: round3(res.Hours), PodHours: round3(res.PodHours), WarmupPodHours: round3(res.WarmupPodHours),
 		Interval: res.Interval.String(), Warmup: res.Warmup.String(),
-		Definitions: gpuDefinitions, Policies: map[string]GPUFigures{},
+		Definitions: gpuDefinitions, Policies: map[string]GPUFigures{}, result: res,
 	}
 	for _, s := range res.Scores {
 		r.Order = append(r.Order, s.Policy)
@@ -159,16 +160,7 @@ func (r *GPUEvalResult) Write(path string) error { return out.WriteJSON(path, r)
 
 // Table prints the figures, a row per policy, then the targets.
 func (r *GPUEvalResult) Table(w io.Writer) error {
-	fmt.Fprintf(w, "%s: %d pods, %.1f h (%.0f pod-hours, %.0f in warm-up), %s, $%.2f/GPU-hour; a decision every %s, warm-up %s\n\n",
-		r.Dataset, r.Pods, r.Hours, r.PodHours, r.WarmupPodHours, r.Device, r.PricePerGPUHour, r.Interval, r.Warmup)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "policy\tgpu_equivalents\tconcurrent_gpus\tlayout_gpus\tpeak\tmem_gib_hours\tmem_overflow_events\toverflow_pod_hours\toverflow_pods\tcost_usd\t")
-	for _, name := range r.Order {
-		f := r.Policies[name]
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%d\t%.0f\t%d\t%d\t%d\t%.0f\t\n",
-			name, f.GPUEquivalents, f.ConcurrentGPUs, f.LayoutGPUs, f.LayoutPeakGPUs, f.MemGiBHours, f.MemOverflowEvents, f.MemOverflowPodHours, f.MemOverflowPods, f.CostUSD)
-	}
-	if err := tw.Flush(); err != nil {
+	if err := r.result.Table(w); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)

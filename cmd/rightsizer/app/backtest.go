@@ -1,9 +1,11 @@
 package app
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rightsizer/rightsizer/recommender/backtest"
+	gpubacktest "github.com/rightsizer/rightsizer/recommender/backtest/gpu"
 	"github.com/rightsizer/rightsizer/recommender/replay"
 )
 
@@ -26,6 +29,8 @@ type backtestOptions struct {
 	Interval  string
 	Warmup    string
 	React     bool
+	// GPU backtests GPU shapes (whole, MIG, shares) instead of requests.
+	GPU bool
 	// ChangeThreshold is the relative move that counts as a change.
 	ChangeThreshold float64
 }
@@ -36,6 +41,7 @@ func (o *backtestOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.Baselines, "baselines", backtest.BaselineNames(), "baselines to run alongside: provisioned, vpa, krr (empty for none)")
 	fs.StringVarP(&o.Output, "output", "o", "table", "output format: table, json or markdown")
 	fs.StringVar(&o.Plot, "plot", "", "write a cost-against-risk plot to this PNG (one per dataset: the dataset's name is added before .png when a trace has several)")
+	fs.BoolVar(&o.GPU, "gpu", false, "backtest GPU shapes on a GenAI trace (as H100-80GB): rightsizer's profiles against whole-gpu and kruize")
 	fs.StringVar(&o.Interval, "interval", "", "decision interval (default 24h for Bitbrains, 1h for GenAI)")
 	fs.StringVar(&o.Warmup, "warmup", "", "warm-up before the first decision (default 2d for Bitbrains, 2h for GenAI)")
 	fs.Float64Var(&o.ChangeThreshold, "change-threshold", 0.1, "relative move of a request or limit that counts as a change in changes/workload-day (0.1: 10 %; a tiny value counts every change)")
@@ -94,9 +100,13 @@ func newBacktestCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 			"exceeds the request, unmet core-hours, OOM kills (usage above the applied memory limit, fed\n" +
 			"back to the policy) and changes per workload-day.",
 		Example: "  rightsizer backtest --replay bitbrains-rnd/2013-7\n" +
-			"  rightsizer backtest --replay alibaba-genai-2026 --policy balanced,budget-5 -o markdown --plot genai.png",
+			"  rightsizer backtest --replay alibaba-genai-2026 --policy balanced,budget-5 -o markdown --plot genai.png\n" +
+			"  rightsizer backtest --replay alibaba-genai-2026 --gpu",
 		Args: cobra.NoArgs,
 		RunE: validated(o, logger, func(cmd *cobra.Command, log *slog.Logger) error {
+			if o.GPU {
+				return runGPUBacktest(cmd, o)
+			}
 			fs, err := backtest.Factories(o.Baselines, o.Policies)
 			if err != nil {
 				return err
@@ -147,4 +157,30 @@ func newBacktestCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 	}
 	o.AddFlags(cmd.Flags())
 	return cmd
+}
+
+// runGPUBacktest walks GPU shapes over a GenAI trace: every GPU policy
+// (rightsizer's profiles, whole-gpu, kruize) at each decision point.
+func runGPUBacktest(cmd *cobra.Command, o *backtestOptions) error {
+	dir, err := replay.Locate(o.Replay)
+	if err != nil {
+		return fmt.Errorf("--replay: %w", err)
+	}
+	tr, err := gpubacktest.Load(dir)
+	if err != nil {
+		return err
+	}
+	tr.Name = filepath.Base(dir)
+	bo := o.options()
+	res, err := gpubacktest.Run(cmd.Context(), tr, gpubacktest.Policies(), gpubacktest.Options{Interval: bo.Interval, Warmup: bo.Warmup})
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if o.Output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	return res.Table(w)
 }

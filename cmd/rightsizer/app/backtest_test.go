@@ -94,3 +94,28 @@ func TestBacktestPlots(t *testing.T) {
 		require.Positive(t, st.Size())
 	}
 }
+
+// TestBacktestGPU runs `backtest --gpu` on the eight-hour GenAI fixture:
+// a row per GPU policy, whole-gpu reserving one GPU per pod, and JSON
+// that decodes.
+func TestBacktestGPU(t *testing.T) {
+	t.Parallel()
+	out, _, err := run(t, "backtest", "--replay", genaiFixture, "--gpu")
+	require.NoError(t, err)
+	for _, p := range []string{"whole-gpu", "kruize", "cost", "balanced", "performance"} {
+		require.Contains(t, out, p)
+	}
+	js, _, err := run(t, "backtest", "--replay", genaiFixture, "--gpu", "--output", "json")
+	require.NoError(t, err)
+	var res struct {
+		Pods   int `json:"pods"`
+		Scores []struct {
+			Policy         string  `json:"policy"`
+			GPUEquivalents float64 `json:"gpu_equivalents"`
+		} `json:"scores"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(js), &res))
+	require.Len(t, res.Scores, 5)
+	require.Equal(t, "whole-gpu", res.Scores[0].Policy)
+	require.InDelta(t, float64(res.Pods), res.Scores[0].GPUEquivalents, 1e-9)
+}
