@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rightsizer/rightsizer/api/pbconv"
+
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rightsizerv1 "github.com/rightsizer/rightsizer/proto/rightsizer/v1"
@@ -13,10 +15,6 @@ import (
 
 // Conversions from the engine's types to the API's. They copy; nothing
 // returned aliases engine state.
-
-func workloadRef(k recommender.WorkloadKey) *rightsizerv1.WorkloadRef {
-	return &rightsizerv1.WorkloadRef{Cluster: k.Cluster, Namespace: k.Namespace, Kind: k.Kind, Name: k.Name}
-}
 
 // flagValues maps recommender.Flags bits, in order, to the API's enum.
 var flagValues = [...]rightsizerv1.Flag{
@@ -52,16 +50,6 @@ func engineFlags(fs []rightsizerv1.Flag) (recommender.Flags, bool) {
 	return out, true
 }
 
-func roleOf(r recommender.ContainerRole) rightsizerv1.ContainerRole {
-	switch r {
-	case recommender.RoleInit:
-		return rightsizerv1.ContainerRole_CONTAINER_ROLE_INIT
-	case recommender.RoleSidecar:
-		return rightsizerv1.ContainerRole_CONTAINER_ROLE_SIDECAR
-	}
-	return rightsizerv1.ContainerRole_CONTAINER_ROLE_APP
-}
-
 func timestamp(t time.Time) *timestamppb.Timestamp {
 	if t.IsZero() {
 		return nil
@@ -90,7 +78,7 @@ func containerRecommendation(r *recommender.Recommendation) *rightsizerv1.Contai
 	c := &r.CPU
 	out := &rightsizerv1.ContainerRecommendation{
 		Container: r.Container,
-		Role:      roleOf(r.Role),
+		Role:      pbconv.Role(r.Role),
 		Replicas:  r.Replicas,
 		Profile:   r.Profile,
 		Cpu: &rightsizerv1.CpuRecommendation{
@@ -134,7 +122,7 @@ func containerRecommendation(r *recommender.Recommendation) *rightsizerv1.Contai
 // workloadRecommendation converts the advice for a workload's containers
 // (all of one workload, in container order).
 func workloadRecommendation(k recommender.WorkloadKey, labels map[string]string, recs []recommender.Recommendation) *rightsizerv1.WorkloadRecommendation {
-	out := &rightsizerv1.WorkloadRecommendation{Workload: workloadRef(k), Labels: labels}
+	out := &rightsizerv1.WorkloadRecommendation{Workload: pbconv.WorkloadRef(k), Labels: labels}
 	var flags recommender.Flags
 	for i := range recs {
 		r := &recs[i]

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rightsizer/rightsizer/api/pbconv"
+
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/labels"
@@ -20,7 +22,7 @@ func testSnapshot() *snapshot {
 	for i := range 25 {
 		k := recommender.WorkloadKey{Namespace: []string{"a", "b"}[i%2], Kind: "Deployment", Name: fmt.Sprintf("w%02d", i)}
 		e := &entry{key: k, labels: labels.Set{"even": fmt.Sprint(i%2 == 0)}, savings: float64(i % 5), risk: float64(i) / 100,
-			wire: listWire(&rightsizerv1.WorkloadRecommendation{Workload: workloadRef(k)})}
+			wire: listWire(&rightsizerv1.WorkloadRecommendation{Workload: pbconv.WorkloadRef(k)})}
 		s.byName = append(s.byName, e)
 	}
 	s.byName = sortedBy(rightsizerv1.RecommendationOrder_RECOMMENDATION_ORDER_NAME, s.byName)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rightsizer/rightsizer/api/pbconv"
+
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	rightsizerv1 "github.com/rightsizer/rightsizer/proto/rightsizer/v1"
@@ -66,7 +68,7 @@ func (l *changelog) append(c *recommender.Change) {
 	at := l.now()
 	resp := &rightsizerv1.WatchRecommendationsResponse{
 		Type:           rightsizerv1.RecommendationEventType_RECOMMENDATION_EVENT_TYPE_CHANGED,
-		Workload:       workloadRef(c.Recommendation.WorkloadKey),
+		Workload:       pbconv.WorkloadRef(c.Recommendation.WorkloadKey),
 		Recommendation: containerRecommendation(&c.Recommendation),
 		EventTime:      timestamppb.New(at),
 	}

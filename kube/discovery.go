@@ -8,11 +8,12 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/rightsizer/rightsizer/kube/namespaces"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -52,16 +53,7 @@ type Options struct {
 // Validate checks the options.
 func (o *Options) Validate() error {
 	var errs []error
-	for _, ns := range slices.Concat(o.Namespaces, o.ExcludeNamespaces) {
-		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
-			errs = append(errs, fmt.Errorf("namespace %q: %s", ns, msgs[0]))
-		}
-	}
-	for _, ns := range o.Namespaces {
-		if slices.Contains(o.ExcludeNamespaces, ns) {
-			errs = append(errs, fmt.Errorf("namespace %q is both included and excluded", ns))
-		}
-	}
+	errs = append(errs, namespaces.Validate(o.Namespaces, o.ExcludeNamespaces)...)
 	if _, err := labels.Parse(o.Selector); err != nil {
 		errs = append(errs, fmt.Errorf("selector: %w", err))
 	}

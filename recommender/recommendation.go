@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/rightsizer/rightsizer/internal/bitnames"
 )
 
 // Flags mark what a reader of a recommendation must know.
@@ -38,15 +40,7 @@ var flagNames = [numFlags]string{"insufficient-history", "oom", "throttled", "ca
 func (f Flags) Has(g Flags) bool { return f&g == g }
 
 // Names returns the names of the set flags, in a fixed order.
-func (f Flags) Names() []string {
-	names := []string{}
-	for i, n := range flagNames {
-		if f&(1<<i) != 0 {
-			names = append(names, n)
-		}
-	}
-	return names
-}
+func (f Flags) Names() []string { return bitnames.Names(f, flagNames[:]) }
 
 // String joins the names with commas.
 func (f Flags) String() string { return strings.Join(f.Names(), ",") }
@@ -56,28 +50,7 @@ func (f Flags) MarshalJSON() ([]byte, error) { return json.Marshal(f.Names()) }
 
 // UnmarshalJSON reads a list of names.
 func (f *Flags) UnmarshalJSON(b []byte) error {
-	var names []string
-	if err := json.Unmarshal(b, &names); err != nil {
-		return err
-	}
-	*f = 0
-	for _, n := range names {
-		i := indexOf(flagNames[:], n)
-		if i < 0 {
-			return fmt.Errorf("unknown flag %q", n)
-		}
-		*f |= 1 << i
-	}
-	return nil
-}
-
-func indexOf(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
-		}
-	}
-	return -1
+	return bitnames.UnmarshalJSON(b, f, flagNames[:], "flag")
 }
 
 // Amount is a resource amount with its unit in its type.

@@ -31,107 +31,77 @@ type cpuStat struct {
 
 func parseCPUStat(b []byte) (cpuStat, error) {
 	var s cpuStat
-	const usage, periods, throttled, throttledUsec = 1, 2, 4, 8
-	seen := 0
-	for len(b) > 0 {
-		var key, val []byte
-		var ok bool
-		key, val, b, ok = nextKeyValue(b)
-		if !ok {
-			return cpuStat{}, errSyntax
-		}
-		var dst *uint64
-		var bit int
-		switch string(key) {
-		case "usage_usec":
-			dst, bit = &s.usageUsec, usage
-		case "nr_periods":
-			dst, bit = &s.nrPeriods, periods
-		case "nr_throttled":
-			dst, bit = &s.nrThrottled, throttled
-		case "throttled_usec":
-			dst, bit = &s.throttledUsec, throttledUsec
-		default:
-			continue
-		}
-		if *dst, ok = parseUint(val); !ok {
-			return cpuStat{}, errSyntax
-		}
-		seen |= bit
-	}
-	if seen&usage == 0 {
+	seen, err := parseKeyed(b, &cpuStatKeys, [4]*uint64{&s.usageUsec, &s.nrPeriods, &s.nrThrottled, &s.throttledUsec}, false)
+	if err != nil || seen&1 == 0 { // usage_usec is always there
 		return cpuStat{}, errSyntax
 	}
-	s.hasThrottling = seen&(periods|throttled|throttledUsec) == periods|throttled|throttledUsec
+	s.hasThrottling = seen&0b1110 == 0b1110
 	return s, nil
 }
+
+var cpuStatKeys = [4]string{"usage_usec", "nr_periods", "nr_throttled", "throttled_usec"}
 
 // memoryStat holds the memory.stat entries the reader uses, in bytes.
 type memoryStat struct {
 	anon, file, inactiveFile, activeFile uint64
 }
 
+var memoryStatKeys = [4]string{"anon", "file", "inactive_file", "active_file"}
+
 func parseMemoryStat(b []byte) (memoryStat, error) {
 	var s memoryStat
-	const all = 1 | 2 | 4 | 8
-	seen := 0
-	for len(b) > 0 {
-		var key, val []byte
-		var ok bool
-		key, val, b, ok = nextKeyValue(b)
-		if !ok {
-			return memoryStat{}, errSyntax
-		}
-		var dst *uint64
-		var bit int
-		switch string(key) {
-		case "anon":
-			dst, bit = &s.anon, 1
-		case "file":
-			dst, bit = &s.file, 2
-		case "inactive_file":
-			dst, bit = &s.inactiveFile, 4
-		case "active_file":
-			dst, bit = &s.activeFile, 8
-		default:
-			continue
-		}
-		if *dst, ok = parseUint(val); !ok {
-			return memoryStat{}, errSyntax
-		}
-		seen |= bit
-		if seen == all {
-			// memory.stat runs to some 60 lines and these four come in
-			// its first half; what follows is not needed.
-			break
-		}
-	}
-	if seen != all {
+	seen, err := parseKeyed(b, &memoryStatKeys, [4]*uint64{&s.anon, &s.file, &s.inactiveFile, &s.activeFile}, true)
+	if err != nil || seen != 0b1111 {
 		return memoryStat{}, errSyntax
 	}
 	return s, nil
 }
 
+var oomKillKey = [4]string{"oom_kill"}
+
 // parseOOMKills returns memory.events' oom_kill: the number of the
 // cgroup's processes (its descendants' included) that any OOM killer has
 // killed.
 func parseOOMKills(b []byte) (uint64, error) {
-	for len(b) > 0 {
-		var key, val []byte
-		var ok bool
-		key, val, b, ok = nextKeyValue(b)
-		if !ok {
-			return 0, errSyntax
-		}
-		if string(key) == "oom_kill" {
-			n, ok := parseUint(val)
-			if !ok {
-				return 0, errSyntax
-			}
-			return n, nil
+	var n uint64
+	seen, err := parseKeyed(b, &oomKillKey, [4]*uint64{&n}, true)
+	if err != nil || seen == 0 {
+		return 0, errSyntax
+	}
+	return n, nil
+}
+
+// parseKeyed reads a flat-keyed file ("key value" lines: cpu.stat,
+// memory.stat, memory.events), storing the value of keys[i] in *dst[i]
+// (an empty key is unused). It returns bit i set for each keys[i] seen.
+// With stopEarly it stops once every key is seen (memory.stat runs to some
+// 60 lines and the keys the reader needs come in its first half);
+// otherwise the whole file must be well formed.
+func parseKeyed(b []byte, keys *[4]string, dst [4]*uint64, stopEarly bool) (int, error) {
+	all := 0
+	for i, k := range keys {
+		if k != "" {
+			all |= 1 << i
 		}
 	}
-	return 0, errSyntax
+	seen := 0
+	for len(b) > 0 && (!stopEarly || seen != all) {
+		key, val, rest, ok := nextKeyValue(b)
+		if !ok {
+			return seen, errSyntax
+		}
+		b = rest
+		for i, k := range keys {
+			if k != "" && string(key) == k {
+				if *dst[i], ok = parseUint(val); !ok {
+					return seen, errSyntax
+				}
+				seen |= 1 << i
+				break
+			}
+		}
+	}
+	return seen, nil
 }
 
 // parseSingleUint parses a single-value file such as memory.current.

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"github.com/rightsizer/rightsizer/api/pbconv"
 	rightsizerv1 "github.com/rightsizer/rightsizer/proto/rightsizer/v1"
 	"github.com/rightsizer/rightsizer/recommender"
 )
@@ -22,7 +23,7 @@ func (e *encoder) ref(req *rightsizerv1.IngestUsageRequest, k recommender.Contai
 	}
 	i := uint32(len(e.index))
 	e.index[k] = i
-	req.Containers = append(req.Containers, &rightsizerv1.ContainerRef{Workload: workloadRef(k.WorkloadKey), Container: k.Container})
+	req.Containers = append(req.Containers, pbconv.ContainerRef(k))
 	return i
 }
 
@@ -59,46 +60,7 @@ func (e *encoder) encode(b *Batch) *rightsizerv1.IngestUsageRequest {
 		})
 	}
 	for i := range b.Workloads {
-		req.Workloads = append(req.Workloads, workload(&b.Workloads[i]))
+		req.Workloads = append(req.Workloads, pbconv.Workload(&b.Workloads[i]))
 	}
 	return req
-}
-
-func workloadRef(k recommender.WorkloadKey) *rightsizerv1.WorkloadRef {
-	return &rightsizerv1.WorkloadRef{Cluster: k.Cluster, Namespace: k.Namespace, Kind: k.Kind, Name: k.Name}
-}
-
-func workload(w *recommender.Workload) *rightsizerv1.Workload {
-	out := &rightsizerv1.Workload{Workload: workloadRef(w.Key), Labels: w.Labels, Replicas: w.Replicas, Managed: w.Managed}
-	for _, c := range w.Containers {
-		out.Containers = append(out.Containers, &rightsizerv1.ContainerSpec{
-			Name: c.Name, Role: role(c.Role), Requests: amounts(c.Requests), Limits: amounts(c.Limits),
-		})
-	}
-	for r, v := range [...]rightsizerv1.Resource{
-		recommender.ResourceCPU:        rightsizerv1.Resource_RESOURCE_CPU,
-		recommender.ResourceMemory:     rightsizerv1.Resource_RESOURCE_MEMORY,
-		recommender.ResourceGPUCompute: rightsizerv1.Resource_RESOURCE_GPU_COMPUTE,
-		recommender.ResourceGPUMemory:  rightsizerv1.Resource_RESOURCE_GPU_MEMORY,
-	} {
-		if w.AutoscaledOn.Has(recommender.Resource(r)) {
-			out.AutoscaledOn = append(out.AutoscaledOn, v)
-		}
-	}
-	return out
-}
-
-func role(r recommender.ContainerRole) rightsizerv1.ContainerRole {
-	switch r {
-	case recommender.RoleInit:
-		return rightsizerv1.ContainerRole_CONTAINER_ROLE_INIT
-	case recommender.RoleSidecar:
-		return rightsizerv1.ContainerRole_CONTAINER_ROLE_SIDECAR
-	}
-	return rightsizerv1.ContainerRole_CONTAINER_ROLE_APP
-}
-
-func amounts(a recommender.Amounts) *rightsizerv1.ResourceAmounts {
-	return &rightsizerv1.ResourceAmounts{CpuMillicores: int64(a.CPU), MemoryBytes: int64(a.Memory),
-		GpuComputeGpus: float64(a.GPUCompute), GpuMemoryBytes: int64(a.GPUMemory)}
 }

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
+	"github.com/rightsizer/rightsizer/kube/namespaces"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/clock"
 )
 
@@ -89,16 +89,7 @@ func (o *Options) Validate() error {
 	case upstreamDefaultRecommender:
 		errs = append(errs, fmt.Errorf("recommender name %q is upstream VPA's own recommender", o.RecommenderName))
 	}
-	for _, ns := range slices.Concat(o.Namespaces, o.ExcludeNamespaces) {
-		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
-			errs = append(errs, fmt.Errorf("namespace %q: %s", ns, msgs[0]))
-		}
-	}
-	for _, ns := range o.Namespaces {
-		if slices.Contains(o.ExcludeNamespaces, ns) {
-			errs = append(errs, fmt.Errorf("namespace %q is both included and excluded", ns))
-		}
-	}
+	errs = append(errs, namespaces.Validate(o.Namespaces, o.ExcludeNamespaces)...)
 	if o.Interval <= 0 {
 		errs = append(errs, fmt.Errorf("interval %v must be positive", o.Interval))
 	}

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 
+	"github.com/rightsizer/rightsizer/internal/bitnames"
+
 	"github.com/rightsizer/rightsizer/gpu/mig"
 	"github.com/rightsizer/rightsizer/recommender"
 )
@@ -100,15 +102,7 @@ var flagNames = [numFlags]string{"capped", "idle", "no-usage", "unisolated"}
 func (f Flags) Has(g Flags) bool { return f&g == g }
 
 // Names returns the names of the set flags, in a fixed order.
-func (f Flags) Names() []string {
-	names := []string{}
-	for i, n := range flagNames {
-		if f&(1<<i) != 0 {
-			names = append(names, n)
-		}
-	}
-	return names
-}
+func (f Flags) Names() []string { return bitnames.Names(f, flagNames[:]) }
 
 // String joins the names with commas.
 func (f Flags) String() string { return strings.Join(f.Names(), ",") }
@@ -118,24 +112,7 @@ func (f Flags) MarshalJSON() ([]byte, error) { return json.Marshal(f.Names()) }
 
 // UnmarshalJSON reads a list of names.
 func (f *Flags) UnmarshalJSON(b []byte) error {
-	var names []string
-	if err := json.Unmarshal(b, &names); err != nil {
-		return err
-	}
-	*f = 0
-	for _, n := range names {
-		i := -1
-		for j, m := range flagNames {
-			if m == n {
-				i = j
-			}
-		}
-		if i < 0 {
-			return fmt.Errorf("unknown gpu shape flag %q", n)
-		}
-		*f |= 1 << i
-	}
-	return nil
+	return bitnames.UnmarshalJSON(b, f, flagNames[:], "gpu shape flag")
 }
 
 // Quantile is one point of a usage distribution: Q of the (decayed)

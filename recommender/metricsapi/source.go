@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/rightsizer/rightsizer/kube/namespaces"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 	"k8s.io/metrics/pkg/client/clientset/versioned"
 	"k8s.io/utils/clock"
@@ -64,16 +64,7 @@ func (o *Options) Validate() error {
 	if o.PageSize <= 0 {
 		errs = append(errs, fmt.Errorf("page size %d must be positive", o.PageSize))
 	}
-	for _, ns := range slices.Concat(o.Namespaces, o.ExcludeNamespaces) {
-		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
-			errs = append(errs, fmt.Errorf("namespace %q: %s", ns, msgs[0]))
-		}
-	}
-	for _, ns := range o.Namespaces {
-		if slices.Contains(o.ExcludeNamespaces, ns) {
-			errs = append(errs, fmt.Errorf("namespace %q is both included and excluded", ns))
-		}
-	}
+	errs = append(errs, namespaces.Validate(o.Namespaces, o.ExcludeNamespaces)...)
 	return errors.Join(errs...)
 }
 

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/rightsizer/rightsizer/kube/namespaces"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 
@@ -104,7 +106,7 @@ const maxPointsPerSeries = 11000
 // Validate reports every problem with the options at once.
 func (o *Options) Validate() error {
 	m := o.mapping()
-	errs := []error{m.Validate()}
+	errs := append([]error{m.Validate()}, namespaces.Validate(o.Namespaces, o.ExcludeNamespaces)...)
 	if o.History <= 0 {
 		errs = append(errs, fmt.Errorf("history %v must be positive", o.History))
 	}

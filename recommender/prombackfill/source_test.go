@@ -518,8 +518,9 @@ func TestOptionsValidate(t *testing.T) {
 		t.Fatalf("defaults: %v", err)
 	}
 	o.History, o.Step, o.Concurrency, o.QPS, o.MaxSeriesPerQuery = 0, 10*time.Second, 0, 0, 0
+	o.Namespaces, o.ExcludeNamespaces = []string{"shop", "Bad_NS"}, []string{"shop"}
 	err := o.Validate()
-	for _, want := range []string{"history", "step", "concurrency", "QPS", "max series"} {
+	for _, want := range []string{"history", "step", "concurrency", "QPS", "max series", `namespace "Bad_NS"`, "both included and excluded"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %q", err, want)
 		}

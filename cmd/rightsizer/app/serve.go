@@ -213,7 +213,32 @@ func (c *serveConfig) Validate() error {
 	// in the same report.
 	ao.Engine = nopEngine{}
 	errs = append(errs, eo.Validate(), ao.Validate())
-	return errors.Join(errs...)
+	return joinDistinct(errs...)
+}
+
+// joinDistinct joins errs, flattening joined errors, and reports each
+// message once: several sources' options check the same settings (the
+// namespace lists), and a bad one needs saying only once.
+func joinDistinct(errs ...error) error {
+	var out []error
+	seen := map[string]bool{}
+	var add func(err error)
+	add = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				add(e)
+			}
+			return
+		}
+		if err != nil && !seen[err.Error()] {
+			seen[err.Error()] = true
+			out = append(out, err)
+		}
+	}
+	for _, err := range errs {
+		add(err)
+	}
+	return errors.Join(out...)
 }
 
 // nopEngine stands in for the engine while validating options.

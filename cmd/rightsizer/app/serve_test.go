@@ -168,3 +168,12 @@ func TestServeDemoCheckpointsAndRestores(t *testing.T) {
 	require.Positive(t, list.GetTotalSize(), "restored workloads")
 	require.NoError(t, stop())
 }
+
+// TestValidateSaysEachProblemOnce: discovery and the VPA writer both check
+// the namespace lists; a bad one is reported once.
+func TestValidateSaysEachProblemOnce(t *testing.T) {
+	t.Parallel()
+	_, _, err := run(t, "serve", "--kubeconfig", "k", "--namespaces", "Bad_NS")
+	require.Error(t, err)
+	require.Equal(t, 1, strings.Count(err.Error(), `namespace "Bad_NS"`), "%v", err)
+}
