@@ -1,17 +1,8 @@
-// Package catalog holds cloud instance types with their resources, GPUs and
-// on-demand prices, parsed strictly from CSV, and derives a price per
-// GPU-hour per GPU model.
-//
-// One catalog is embedded in the binary: AWS us-east-1 (AWSUSEast1), 172
-// instance types from the Karpenter AWS provider's price list of
-// 2026-07-20 (data/PROVENANCE.md). Parse reads others in the same format.
-//
-// A Catalog is immutable once parsed: every method is safe for concurrent
-// use, and every slice returned is the caller's copy.
 package catalog
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed" // the AWS us-east-1 catalog
 	"encoding/csv"
 	"errors"
@@ -22,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -47,8 +39,13 @@ type Instance struct {
 	// Allocatable is what pods can request after kubelet and system
 	// reservations.
 	Allocatable Allocatable
-	// PricePerHour is the on-demand list price in USD per hour.
+	// PricePerHour is the on-demand price in USD per hour: the list price
+	// as read, or what Catalog.WithOverrides made of it.
 	PricePerHour float64
+	// SpotPricePerHour is the spot price in USD per hour, 0 when not
+	// known: from the file's price_spot_<region> column or
+	// Catalog.WithOverrides.
+	SpotPricePerHour float64
 }
 
 // Allocatable is what pods can request on a node of an instance type.
@@ -183,11 +180,15 @@ func ModelName(gpuName string, memoryMiB int64) string {
 }
 
 // The columns of a catalog file, read by name (column order may differ
-// between files). The price column is price_od_<region>.
+// between files). The price columns are price_od_<region> and, optional,
+// price_spot_<region>.
 var columns = []string{"name", "family", "arch", "vcpu", "mem_mib", "gpu_count", "gpu_name", "gpu_mem_mib",
 	"alloc_cpu", "alloc_mem", "alloc_pods", "alloc_gpu"}
 
-const priceColumnPrefix = "price_od_"
+const (
+	priceColumnPrefix = "price_od_"
+	spotColumnPrefix  = "price_spot_"
+)
 
 // Bounds on values, far above any real instance: they keep arithmetic
 // (MiB to bytes) in range and reject garbage.
@@ -200,19 +201,45 @@ const (
 	maxErrors    = 10  // reported per file; the rest are counted
 )
 
-// ParseError is a problem at one line (and column, when it is about a
-// field) of a catalog file. Line is 1-based; Column is the header's name.
+// ParseError is a problem at one line of a catalog or price overrides
+// file: for CSV at a column, when it is about a field; for YAML and JSON
+// at a path, with the instance type of the entry when it has a name.
+// Line is 1-based.
 type ParseError struct {
-	Line   int
+	// File is the file's name, as given to Load or LoadOverrides; empty
+	// when not known.
+	File string
+	Line int
+	// Column is the CSV header's name of the bad field.
 	Column string
-	Err    error
+	// Path is the YAML or JSON path of the bad value, e.g.
+	// "instances[3].vcpu"; Instance the name of that entry.
+	Path, Instance string
+	Err            error
+
+	kind string // "catalog" (when empty) or "price overrides"
 }
 
+// Error reads, for example, `catalog line 4, column vcpu: want an integer
+// in [1, 16384], got "four"` or `price overrides o.yaml line 7,
+// prices[2].price_od (instance "m5.large"): want a price ...`.
 func (e *ParseError) Error() string {
-	if e.Column == "" {
-		return fmt.Sprintf("catalog line %d: %v", e.Line, e.Err)
+	var b strings.Builder
+	b.WriteString(cmp.Or(e.kind, "catalog"))
+	if e.File != "" {
+		b.WriteString(" " + e.File)
 	}
-	return fmt.Sprintf("catalog line %d, column %s: %v", e.Line, e.Column, e.Err)
+	fmt.Fprintf(&b, " line %d", e.Line)
+	switch {
+	case e.Column != "":
+		b.WriteString(", column " + e.Column)
+	case e.Path != "":
+		b.WriteString(", " + e.Path)
+	}
+	if e.Instance != "" {
+		fmt.Fprintf(&b, " (instance %q)", clip(e.Instance))
+	}
+	return b.String() + ": " + e.Err.Error()
 }
 
 // Unwrap returns the underlying error.
@@ -220,25 +247,30 @@ func (e *ParseError) Unwrap() error { return e.Err }
 
 // Parse reads a catalog CSV: a header naming every column (name, family,
 // arch, vcpu, mem_mib, gpu_count, gpu_name, gpu_mem_mib, alloc_cpu,
-// alloc_mem, alloc_pods, alloc_gpu and one price_od_<region>, in any
-// order, nothing else), then one row per instance type. Units: vcpu a
-// count; mem_mib and gpu_mem_mib MiB (gpu_mem_mib per GPU); alloc_cpu and
-// alloc_mem Kubernetes quantities ("1930m", "3114Mi"); the price USD per
-// hour. The GPU columns are empty or 0 together for instances without
-// GPUs. It reports every problem (up to ten, then a count) as
-// *ParseError values joined; nothing is returned unless the whole file is
-// valid.
-func Parse(r io.Reader) (*Catalog, error) {
+// alloc_mem, alloc_pods, alloc_gpu, one price_od_<region> and optionally
+// one price_spot_<region> of the same region, in any order, nothing
+// else), then one row per instance type. Units: vcpu a count; mem_mib and
+// gpu_mem_mib MiB (gpu_mem_mib per GPU); alloc_cpu and alloc_mem
+// Kubernetes quantities ("1930m", "3114Mi"); prices USD per hour, plain
+// decimals (no sign, exponent, NaN or Inf), at most 100000. The GPU
+// columns are empty or 0 together for instances without GPUs; an empty
+// spot price is not known. It reports every problem (up to ten, then a
+// count) as *ParseError values joined; nothing is returned unless the
+// whole file is valid. Parse reads r to its end with no size limit (Load
+// has one). O(n) in the file's size.
+func Parse(r io.Reader) (*Catalog, error) { return parseCSV(r, "") }
+
+func parseCSV(r io.Reader, file string) (*Catalog, error) {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, &ParseError{Line: 1, Err: errors.New("empty file: want a header")}
+			return nil, &ParseError{File: file, Line: 1, Err: errors.New("empty file: want a header")}
 		}
-		return nil, csvError(err)
+		return nil, csvError(err, file)
 	}
-	idx, region, err := readHeader(header)
+	idx, region, err := readHeader(header, file)
 	if err != nil {
 		return nil, err
 	}
@@ -260,22 +292,23 @@ func Parse(r io.Reader) (*Catalog, error) {
 		}
 		if err != nil {
 			var pe *csv.ParseError
-			report(csvError(err))
+			report(csvError(err, file))
 			if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
 				continue // the reader goes on after a short or long row
 			}
 			break
 		}
 		line, _ := cr.FieldPos(0)
-		in, rowErrs := parseRow(rec, idx, line)
-		for _, e := range rowErrs {
+		r := &row{rec: rec, idx: idx, line: line, file: file}
+		in := parseRow(r)
+		for _, e := range r.errs {
 			report(e)
 		}
-		if len(rowErrs) > 0 {
+		if len(r.errs) > 0 {
 			continue
 		}
 		if prev, dup := firstLine[in.Name]; dup {
-			report(&ParseError{Line: line, Column: "name", Err: fmt.Errorf("duplicate instance type %q (first at line %d)", in.Name, prev)})
+			report(&ParseError{File: file, Line: line, Column: "name", Err: fmt.Errorf("duplicate instance type %q (first at line %d)", in.Name, prev)})
 			continue
 		}
 		firstLine[in.Name] = line
@@ -289,71 +322,120 @@ func Parse(r io.Reader) (*Catalog, error) {
 		return nil, errors.Join(errs...)
 	}
 	if len(c.instances) == 0 {
-		return nil, &ParseError{Line: 2, Err: errors.New("no instance types")}
+		return nil, &ParseError{File: file, Line: 2, Err: errors.New("no instance types")}
 	}
 	c.gpus = cheapestGPUs(c.instances)
 	return c, nil
 }
 
-func csvError(err error) error {
+func csvError(err error, file string) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		return &ParseError{Line: pe.Line, Err: pe.Err}
+		return &ParseError{File: file, Line: pe.Line, Err: pe.Err}
 	}
 	return fmt.Errorf("read catalog: %w", err)
 }
 
-// readHeader maps each known column to its index and finds the price
-// column's region.
-func readHeader(header []string) (map[string]int, string, error) {
-	idx := make(map[string]int, len(columns)+1)
+// readHeader maps each known column to its index (the price columns
+// under their prefixes) and finds the price columns' region.
+func readHeader(header []string, file string) (map[string]int, string, error) {
+	idx := make(map[string]int, len(columns)+2)
 	var errs []error
-	region := ""
+	fail := func(col string, err error) {
+		errs = append(errs, &ParseError{File: file, Line: 1, Column: clip(col), Err: err})
+	}
+	regions := map[string]string{} // prefix → region
 	for i, h := range header {
 		name := h
 		if i == 0 {
 			name = strings.TrimPrefix(h, "\ufeff") // a UTF-8 byte order mark
 		}
-		if rg, ok := strings.CutPrefix(name, priceColumnPrefix); ok && rg != "" {
-			if region != "" {
-				errs = append(errs, &ParseError{Line: 1, Column: name, Err: fmt.Errorf("second price column (first %s%s)", priceColumnPrefix, region)})
+		if prefix, rg, ok := priceColumn(name); ok {
+			if first, dup := regions[prefix]; dup {
+				fail(name, fmt.Errorf("second price column (first %s%s)", prefix, clip(first)))
 				continue
 			}
-			region = rg
-			name = priceColumnPrefix
+			regions[prefix] = rg
+			name = prefix
 		} else if !slices.Contains(columns, name) {
-			errs = append(errs, &ParseError{Line: 1, Column: name, Err: errors.New("unknown column")})
+			fail(name, errors.New("unknown column"))
 			continue
 		}
 		if _, dup := idx[name]; dup {
-			errs = append(errs, &ParseError{Line: 1, Column: name, Err: errors.New("duplicate column")})
+			fail(name, errors.New("duplicate column"))
 			continue
 		}
 		idx[name] = i
 	}
 	for _, col := range columns {
 		if _, ok := idx[col]; !ok {
-			errs = append(errs, &ParseError{Line: 1, Column: col, Err: errors.New("missing column")})
+			fail(col, errors.New("missing column"))
 		}
 	}
-	if region == "" {
-		errs = append(errs, &ParseError{Line: 1, Column: priceColumnPrefix + "<region>", Err: errors.New("missing column")})
+	region, ok := regions[priceColumnPrefix]
+	if !ok {
+		fail(priceColumnPrefix+"<region>", errors.New("missing column"))
+	}
+	if spot, ok := regions[spotColumnPrefix]; ok && region != "" && spot != region {
+		fail(spotColumnPrefix+spot, fmt.Errorf("region %q differs from the on-demand column's %s%s", clip(spot), priceColumnPrefix, clip(region)))
 	}
 	return idx, region, errors.Join(errs...)
 }
 
-// row reads a record's fields by column name and collects problems.
-type row struct {
-	rec  []string
-	idx  map[string]int
-	line int
-	errs []error
+// priceColumn splits a price column's name into its prefix and region.
+func priceColumn(name string) (prefix, region string, ok bool) {
+	for _, p := range []string{priceColumnPrefix, spotColumnPrefix} {
+		if rg, ok := strings.CutPrefix(name, p); ok && rg != "" {
+			return p, rg, true
+		}
+	}
+	return "", "", false
 }
 
-func (r *row) field(col string) string { return r.rec[r.idx[col]] }
+// row reads a record's fields by column name and collects problems. A
+// CSV row has its line; a YAML or JSON row also the line of each value
+// and its path.
+type row struct {
+	rec  []string
+	idx  map[string]int // column (price columns by prefix) → index in rec
+	line int
+	errs []error
+
+	file string
+	// YAML and JSON only: lines[i] is rec[i]'s line (0: the row's), path
+	// the row's ("instances[3]"), region the price keys' suffix.
+	lines  []int
+	path   string
+	region string
+}
+
+// field returns the column's value, "" when the file has no such column.
+func (r *row) field(col string) string {
+	i, ok := r.idx[col]
+	if !ok {
+		return ""
+	}
+	return r.rec[i]
+}
 
 func (r *row) fail(col, format string, args ...any) {
-	r.errs = append(r.errs, &ParseError{Line: r.line, Column: col, Err: fmt.Errorf(format, args...)})
+	e := &ParseError{File: r.file, Line: r.line, Column: col, Err: fmt.Errorf(format, args...)}
+	if r.lines != nil {
+		key := strings.Replace(col, "<region>", r.region, 1)
+		e.Column, e.Path, e.Instance = "", r.path+"."+key, r.field("name")
+		if l := r.lines[r.idx[priceKey(col)]]; l > 0 {
+			e.Line = l
+		}
+	}
+	r.errs = append(r.errs, e)
+}
+
+// priceKey maps a price column's display name to its key in row.idx.
+func priceKey(col string) string {
+	if p, ok := strings.CutSuffix(col, "<region>"); ok {
+		return p
+	}
+	return col
 }
 
 // int parses a decimal integer in [lo, hi]; empty is 0 when optional.
@@ -364,7 +446,7 @@ func (r *row) int(col string, lo, hi int64, optional bool) int64 {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || !decimal(s, false) || v < lo || v > hi {
-		r.fail(col, "want an integer in [%d, %d], got %q", lo, hi, s)
+		r.fail(col, "want an integer in [%d, %d], got %q", lo, hi, clip(s))
 		return 0
 	}
 	return v
@@ -374,9 +456,13 @@ func (r *row) int(col string, lo, hi int64, optional bool) int64 {
 // milli (CPU: millicores), else in units rounded up (memory: bytes).
 func (r *row) quantity(col string, milli bool, hi int64) int64 {
 	s := r.field(col)
+	if !plainQuantity(s) {
+		r.fail(col, "want a Kubernetes quantity, got %q", clip(s))
+		return 0
+	}
 	q, err := resource.ParseQuantity(s)
 	if err != nil {
-		r.fail(col, "want a Kubernetes quantity, got %q", s)
+		r.fail(col, "want a Kubernetes quantity, got %q", clip(s))
 		return 0
 	}
 	limit := resource.NewQuantity(hi, resource.BinarySI)
@@ -384,7 +470,7 @@ func (r *row) quantity(col string, milli bool, hi int64) int64 {
 		limit = resource.NewMilliQuantity(hi, resource.DecimalSI)
 	}
 	if q.Sign() <= 0 || q.Cmp(*limit) > 0 {
-		r.fail(col, "want a quantity in (0, %s], got %q", limit, s)
+		r.fail(col, "want a quantity in (0, %s], got %q", limit, clip(s))
 		return 0
 	}
 	if milli {
@@ -393,8 +479,8 @@ func (r *row) quantity(col string, milli bool, hi int64) int64 {
 	return q.Value()
 }
 
-func parseRow(rec []string, idx map[string]int, line int) (Instance, []error) {
-	r := &row{rec: rec, idx: idx, line: line}
+// parseRow reads one instance type; the problems go to r.errs.
+func parseRow(r *row) Instance {
 	in := Instance{
 		Name:    r.field("name"),
 		Family:  r.field("family"),
@@ -402,12 +488,14 @@ func parseRow(rec []string, idx map[string]int, line int) (Instance, []error) {
 		GPUName: r.field("gpu_name"),
 	}
 	if !validName(in.Family) {
-		r.fail("family", "want a non-empty name of [a-z0-9-], got %q", in.Family)
+		r.fail("family", "want a name of [a-z0-9-], 1 to 63 long, starting and ending with a letter or digit, got %q", clip(in.Family))
 	} else if rest, ok := strings.CutPrefix(in.Name, in.Family+"."); !ok || !validName(rest) {
-		r.fail("name", "want %s.<size>, got %q", in.Family, in.Name)
+		r.fail("name", "want %s.<size>, got %q", in.Family, clip(in.Name))
+	} else if len(in.Name) > maxNameLen {
+		r.fail("name", "want at most %d bytes (a label value), got %d", maxNameLen, len(in.Name))
 	}
 	if in.Arch != "amd64" && in.Arch != "arm64" {
-		r.fail("arch", "want amd64 or arm64, got %q", in.Arch)
+		r.fail("arch", "want amd64 or arm64, got %q", clip(in.Arch))
 	}
 	in.VCPU = int(r.int("vcpu", 1, maxVCPU, false))
 	memMiB := r.int("mem_mib", 1, maxMemoryMiB, false)
@@ -419,11 +507,11 @@ func parseRow(rec []string, idx map[string]int, line int) (Instance, []error) {
 	in.GPUMemory = recommender.Bytes(gpuMiB) * recommender.MiB
 	switch {
 	case in.GPUs > 0 && (in.GPUName == "" || !validName(in.GPUName)):
-		r.fail("gpu_name", "want a GPU name of [a-z0-9-] for %d GPUs, got %q", in.GPUs, in.GPUName)
+		r.fail("gpu_name", "want a GPU name of [a-z0-9-] for %d GPUs, got %q", in.GPUs, clip(in.GPUName))
 	case in.GPUs > 0 && gpuMiB == 0:
-		r.fail("gpu_mem_mib", "want the memory of its %d GPUs, got %q", in.GPUs, r.field("gpu_mem_mib"))
+		r.fail("gpu_mem_mib", "want the memory of its %d GPUs, got %q", in.GPUs, clip(r.field("gpu_mem_mib")))
 	case in.GPUs == 0 && (in.GPUName != "" || gpuMiB != 0):
-		r.fail("gpu_count", "want a GPU count with gpu_name %q and gpu_mem_mib %q", in.GPUName, r.field("gpu_mem_mib"))
+		r.fail("gpu_count", "want a GPU count with gpu_name %q and gpu_mem_mib %q", clip(in.GPUName), clip(r.field("gpu_mem_mib")))
 	case in.GPUs > 0:
 		in.GPUModel = ModelName(in.GPUName, gpuMiB)
 	}
@@ -443,13 +531,63 @@ func parseRow(rec []string, idx map[string]int, line int) (Instance, []error) {
 	in.Allocatable.Memory = recommender.Bytes(r.quantity("alloc_mem", false, memHi))
 	in.Allocatable.Pods = int(r.int("alloc_pods", 1, maxPods, false))
 	in.Allocatable.GPUs = int(r.int("alloc_gpu", 0, gpuHi, true))
-	priceStr := r.field(priceColumnPrefix)
-	price, err := strconv.ParseFloat(priceStr, 64)
-	if err != nil || !decimal(priceStr, true) || math.IsNaN(price) || price <= 0 || price > maxPrice {
-		r.fail(priceColumnPrefix+"<region>", "want a price in USD per hour in (0, %g], got %q", float64(maxPrice), priceStr)
+	in.PricePerHour = r.price(priceColumnPrefix, false)
+	in.SpotPricePerHour = r.price(spotColumnPrefix, true)
+	return in
+}
+
+// price parses the price column with the prefix: USD per hour, a plain
+// decimal in (0, maxPrice]; empty is 0 when optional.
+func (r *row) price(prefix string, optional bool) float64 {
+	s := r.field(prefix)
+	if s == "" && optional {
+		return 0
 	}
-	in.PricePerHour = price
-	return in, r.errs
+	p, ok := parsePrice(s)
+	if !ok {
+		r.fail(prefix+"<region>", "want a price in USD per hour in (0, %g], got %q", float64(maxPrice), clip(s))
+	}
+	return p
+}
+
+// parsePrice parses a price in USD per hour: a plain decimal in
+// (0, maxPrice].
+func parsePrice(s string) (float64, bool) {
+	p, err := strconv.ParseFloat(s, 64)
+	if err != nil || !decimal(s, true) || math.IsNaN(p) || p <= 0 || p > maxPrice {
+		return 0, false
+	}
+	return p, true
+}
+
+// plainQuantity reports whether s is short (at most 64 bytes) and, when it
+// has a decimal exponent ("3e9"), one of at most two digits: the
+// quantity parser takes seconds for "1e-9999999" and longer for
+// "1e1000000000".
+func plainQuantity(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	i := strings.IndexAny(s, "eE")
+	if i < 0 || s[i:] == "E" || s[i:] == "Ei" {
+		return true
+	}
+	exp := strings.TrimLeft(s[i+1:], "+-")
+	return len(exp) > 0 && len(exp) <= 2 && decimal(exp, false)
+}
+
+// clip shortens a value from a file for an error message: at most 64
+// bytes, cut on a UTF-8 boundary, with "…" when cut.
+func clip(s string) string {
+	const n = 64
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
 
 // decimal reports whether s is plain decimal digits, with one '.' when
@@ -468,9 +606,13 @@ func decimal(s string, fraction bool) bool {
 	return s != "" && s != "." && dots <= 1
 }
 
-// validName reports whether s is a non-empty run of [a-z0-9-].
+// maxNameLen bounds names, which become Kubernetes label values.
+const maxNameLen = 63
+
+// validName reports whether s is a run of [a-z0-9-], 1 to 63 long, that
+// starts and ends with a letter or digit: a valid Kubernetes label value.
 func validName(s string) bool {
-	if s == "" {
+	if s == "" || len(s) > maxNameLen || s[0] == '-' || s[len(s)-1] == '-' {
 		return false
 	}
 	for _, c := range s {

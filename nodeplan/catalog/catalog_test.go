@@ -155,6 +155,25 @@ func TestParseColumnOrder(t *testing.T) {
 	require.Equal(t, want.Instances(), bom.Instances())
 }
 
+const spotHeader = "name,family,arch,vcpu,mem_mib,gpu_count,gpu_name,gpu_mem_mib,alloc_cpu,alloc_mem,alloc_pods,alloc_gpu,price_od_use1,price_spot_use1\n"
+
+// TestParseSpot reads the optional spot price column: a price, or empty
+// for not known; without the column no spot price is known.
+func TestParseSpot(t *testing.T) {
+	t.Parallel()
+	c, err := catalog.Parse(strings.NewReader(spotHeader +
+		"c5.large,c5,amd64,2,4096,,,,1930m,3114Mi,29,,0.085,0.0331\n" +
+		"p5.48xlarge,p5,amd64,192,2097152,8,h100,81920,191450m,1938410Mi,100,8,55.04,\n"))
+	require.NoError(t, err)
+	in, _ := c.Instance("c5.large")
+	require.InDelta(t, 0.0331, in.SpotPricePerHour, 0)
+	in, _ = c.Instance("p5.48xlarge")
+	require.Zero(t, in.SpotPricePerHour)
+	for _, in := range catalog.AWSUSEast1().Instances() {
+		require.Zero(t, in.SpotPricePerHour, in.Name)
+	}
+}
+
 // TestParseErrors pins the messages of bad files: each names the line and,
 // for a field, the column.
 func TestParseErrors(t *testing.T) {
@@ -201,10 +220,24 @@ func TestParseErrors(t *testing.T) {
 			[]string{"line 2, column alloc_mem: want a Kubernetes quantity, got \"6584MB\""}},
 		{"allocatable memory above memory", header + "c5.xlarge,c5,amd64,4,8192,,,,3920m,9Gi,58,,0.17\n",
 			[]string{"line 2, column alloc_mem: want a quantity in (0, 8Gi], got \"9Gi\""}},
+		{"huge exponent", header + "c5.xlarge,c5,amd64,4,8192,,,,3920m,1e1000000000,58,,0.17\n",
+			[]string{"line 2, column alloc_mem: want a Kubernetes quantity, got \"1e1000000000\""}},
+		{"tiny exponent", header + "c5.xlarge,c5,amd64,4,8192,,,,1e-9999999,6584Mi,58,,0.17\n",
+			[]string{"line 2, column alloc_cpu: want a Kubernetes quantity, got \"1e-9999999\""}},
+		{"long quantity", header + "c5.xlarge,c5,amd64,4,8192,,,,3920m," + strings.Repeat("0", 65) + "1,58,,0.17\n",
+			[]string{"line 2, column alloc_mem: want a Kubernetes quantity"}},
 		{"bad arch", header + "c5.xlarge,c5,x86,4,8192,,,,3920m,6584Mi,58,,0.17\n",
 			[]string{"line 2, column arch: want amd64 or arm64, got \"x86\""}},
 		{"name outside family", header + "c6.xlarge,c5,amd64,4,8192,,,,3920m,6584Mi,58,,0.17\n",
 			[]string{"line 2, column name: want c5.<size>, got \"c6.xlarge\""}},
+		{"family ends in a dash", header + "c5-.xlarge,c5-,amd64,4,8192,,,,3920m,6584Mi,58,,0.17\n",
+			[]string{"line 2, column family: want a name of [a-z0-9-], 1 to 63 long, starting and ending with a letter or digit, got \"c5-\""}},
+		{"size starts with a dash", header + "c5.-xlarge,c5,amd64,4,8192,,,,3920m,6584Mi,58,,0.17\n",
+			[]string{"line 2, column name: want c5.<size>, got \"c5.-xlarge\""}},
+		{"name too long", header + "c5." + strings.Repeat("x", 61) + ",c5,amd64,4,8192,,,,3920m,6584Mi,58,,0.17\n",
+			[]string{"line 2, column name: want at most 63 bytes (a label value), got 64"}},
+		{"long value clipped", header + "c5.xlarge,c5,amd64," + strings.Repeat("9", 100) + ",8192,,,,3920m,6584Mi,58,,0.17\n",
+			[]string{"line 2, column vcpu: want an integer in [1, 16384], got \"" + strings.Repeat("9", 64) + "…\""}},
 		{"duplicate instance", header + goodRows + "c5.large,c5,amd64,2,4096,,,,1930m,3114Mi,29,,0.085\n",
 			[]string{"catalog line 4, column name: duplicate instance type \"c5.large\" (first at line 2)"}},
 		{"short row", header + "c5.large,c5,amd64,2,4096\n" + goodRows,
@@ -213,6 +246,20 @@ func TestParseErrors(t *testing.T) {
 			[]string{"catalog line 2: bare \" in non-quoted-field"}},
 		{"every problem of a row", header + "c5.xlarge,c5,amd64,0,0,,,,3920m,6584Mi,58,,0\n",
 			[]string{"column vcpu", "column mem_mib", "column price_od_<region>"}},
+		{"spot region differs", strings.Replace(spotHeader, "price_spot_use1", "price_spot_usw2", 1),
+			[]string{"catalog line 1, column price_spot_usw2: region \"usw2\" differs from the on-demand column's price_od_use1"}},
+		{"two spot columns", strings.TrimSuffix(spotHeader, "\n") + ",price_spot_usw2\n",
+			[]string{"catalog line 1, column price_spot_usw2: second price column (first price_spot_use1)"}},
+		{"spot column only", strings.Replace(spotHeader, "price_od_use1,", "", 1),
+			[]string{"catalog line 1, column price_od_<region>: missing column"}},
+		{"bad spot price", spotHeader + "c5.large,c5,amd64,2,4096,,,,1930m,3114Mi,29,,0.085,-0.03\n",
+			[]string{"catalog line 2, column price_spot_<region>: want a price in USD per hour in (0, 100000], got \"-0.03\""}},
+		{"zero spot price", spotHeader + "c5.large,c5,amd64,2,4096,,,,1930m,3114Mi,29,,0.085,0\n",
+			[]string{"catalog line 2, column price_spot_<region>: want a price"}},
+		{"huge spot price", spotHeader + "c5.large,c5,amd64,2,4096,,,,1930m,3114Mi,29,,0.085,1000000\n",
+			[]string{"catalog line 2, column price_spot_<region>: want a price"}},
+		{"NaN spot price", spotHeader + "c5.large,c5,amd64,2,4096,,,,1930m,3114Mi,29,,0.085,NaN\n",
+			[]string{"catalog line 2, column price_spot_<region>: want a price"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -246,10 +293,11 @@ func TestParseErrorLimit(t *testing.T) {
 	require.ErrorContains(t, err, "and 15 more problems")
 }
 
-// format writes a catalog back as CSV, in the canonical column order.
+// format writes a catalog back as CSV, in the canonical column order, with
+// a spot price column.
 func format(c *catalog.Catalog) string {
 	var b strings.Builder
-	b.WriteString(strings.Replace(header, "use1", c.Region(), 1))
+	b.WriteString(strings.Replace(strings.TrimSuffix(header, "\n"), "use1", c.Region(), 1) + ",price_spot_" + c.Region() + "\n")
 	opt := func(n int64) string {
 		if n == 0 {
 			return ""
@@ -257,10 +305,14 @@ func format(c *catalog.Catalog) string {
 		return strconv.FormatInt(n, 10)
 	}
 	for _, in := range c.Instances() {
-		fmt.Fprintf(&b, "%s,%s,%s,%d,%d,%s,%s,%s,%dm,%d,%d,%s,%s\n", in.Name, in.Family, in.Arch, in.VCPU,
+		spot := ""
+		if in.SpotPricePerHour > 0 {
+			spot = strconv.FormatFloat(in.SpotPricePerHour, 'f', -1, 64)
+		}
+		fmt.Fprintf(&b, "%s,%s,%s,%d,%d,%s,%s,%s,%dm,%d,%d,%s,%s,%s\n", in.Name, in.Family, in.Arch, in.VCPU,
 			in.Memory/recommender.MiB, opt(int64(in.GPUs)), in.GPUName, opt(int64(in.GPUMemory/recommender.MiB)),
 			in.Allocatable.CPU, in.Allocatable.Memory, in.Allocatable.Pods, opt(int64(in.Allocatable.GPUs)),
-			strconv.FormatFloat(in.PricePerHour, 'f', -1, 64))
+			strconv.FormatFloat(in.PricePerHour, 'f', -1, 64), spot)
 	}
 	return b.String()
 }
@@ -284,6 +336,7 @@ func checkCatalog(t *testing.T, c *catalog.Catalog) {
 		require.LessOrEqual(t, in.Allocatable.Memory, in.Memory)
 		require.LessOrEqual(t, in.Allocatable.GPUs, in.GPUs)
 		require.True(t, in.PricePerHour > 0 && !math.IsInf(in.PricePerHour, 0), in.PricePerHour)
+		require.True(t, in.SpotPricePerHour >= 0 && !math.IsInf(in.SpotPricePerHour, 0), in.SpotPricePerHour)
 		if in.GPUs > 0 {
 			require.NotEmpty(t, in.GPUModel)
 			require.Positive(t, in.GPUMemory)
@@ -328,6 +381,9 @@ func FuzzParse(f *testing.F) {
 	f.Add("price_od_x,name,family,arch,vcpu,mem_mib,gpu_count,gpu_name,gpu_mem_mib,alloc_cpu,alloc_mem,alloc_pods,alloc_gpu\n" +
 		"7,\"a.b\",a,arm64,1,1,,,1m,1,1,,\n")
 	f.Add(header + "c5.large,c5,amd64,2,4096,,,,1930m,3114Mi,29,,.5\nc5.large,c5,amd64,2,4096,,,,1930m,3114Mi,29,,5.\n")
+	f.Add(spotHeader + "c5.large,c5,amd64,2,4096,,,,1930m,3114Mi,29,,0.085,0.034\nc5.xlarge,c5,amd64,4,8192,,,,3920m,6584Mi,58,,0.17,\n")
+	f.Add(header + "c5.large,c5,amd64,2,4096,,,,1.93e3m,3.114E+9,29,,0.085\nc5.xlarge,c5,amd64,4,8192,,,,3920m,6Gi,58,,0.17\n")
+	f.Add("price_spot_use1," + header + "0.03,c5.large,c5,amd64,2,4096,,,,1930m,3114Mi,29,,0.085\n")
 	f.Fuzz(func(t *testing.T, file string) {
 		c, err := catalog.Parse(strings.NewReader(file))
 		if err != nil {
