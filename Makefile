@@ -125,6 +125,10 @@ eval: ## Backtest rightsizer against provisioned, VPA and KRR on shared/data: be
 eval-gpu: ## Backtest GPU shapes (cost/balanced/performance vs whole-gpu and kruize) on the GenAI trace as H100-80GB: bench/out/gpu.json
 	$(GO) run ./bench/cmd/eval-gpu -out bench/out/gpu.json
 
+.PHONY: eval-plan
+eval-plan: ## Node plans on the Alibaba GPU trace: FGD protocol, plan vs lower bound, 10k-pod plan time: bench/out/nodeplan.json
+	$(GO) run ./bench/cmd/eval-plan -out bench/out/nodeplan.json
+
 .PHONY: bench-api
 bench-api: build ## Drive a real `rightsizer serve` over loopback: bench/out/api.json (ingest, list and watch figures)
 	$(GO) run ./bench/cmd/bench-api -bin $(BIN)/rightsizer -out bench/out/api.json

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -238,4 +239,45 @@ func (e *EvalResult) Write(dir string) error {
 		}
 	}
 	return nil
+}
+
+// Evaluation is what an evaluation command writes and prints.
+type Evaluation interface {
+	Write(path string) error
+	Table(w io.Writer) error
+	// Summary returns the targets and the time the evaluation took.
+	Summary() ([]Target, string)
+}
+
+// Finish ends an evaluation command: it writes res to path and prints its
+// table, then how many required targets missed. An error (err, or from
+// writing) is printed with the command's name and exits 1; res is not
+// used when err is set.
+func Finish(name, path string, res Evaluation, err error) {
+	if err == nil {
+		err = res.Write(path)
+	}
+	if err == nil {
+		err = res.Table(os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+	targets, elapsed := res.Summary()
+	fmt.Printf("wrote %s in %s\n", path, elapsed)
+	if failed := MissedTargets(targets); failed > 0 {
+		fmt.Printf("%d required targets missed\n", failed)
+	}
+}
+
+// MissedTargets counts the required targets that did not pass.
+func MissedTargets(targets []Target) int {
+	failed := 0
+	for _, t := range targets {
+		if t.Required && !t.Pass {
+			failed++
+		}
+	}
+	return failed
 }

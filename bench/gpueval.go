@@ -169,3 +169,6 @@ func (r *GPUEvalResult) Table(w io.Writer) error {
 	}
 	return nil
 }
+
+// Summary returns the targets and the elapsed time, for Finish.
+func (r *GPUEvalResult) Summary() ([]Target, string) { return r.Targets, r.Elapsed }

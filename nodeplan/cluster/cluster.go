@@ -217,7 +217,9 @@ func (n *Node) Clone() *Node {
 }
 
 // Empty reports whether nothing is placed on the node.
-func (n *Node) Empty() bool { return n.Free == n.Type.Allocatable && n.FreeGPUMilli() == n.Type.GPUs*MilliGPU }
+func (n *Node) Empty() bool {
+	return n.Free == n.Type.Allocatable && n.FreeGPUMilli() == n.Type.GPUs*MilliGPU
+}
 
 // FreeGPUMilli is the milli left over all GPUs.
 func (n *Node) FreeGPUMilli() int {

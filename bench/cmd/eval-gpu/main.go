@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
 	"os/signal"
 
@@ -22,24 +21,5 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := bench.RunGPUEval(ctx, gpubacktest.Options{Warmup: *warmup})
-	if err == nil {
-		err = res.Write(*path)
-	}
-	if err == nil {
-		err = res.Table(os.Stdout)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "eval-gpu:", err)
-		os.Exit(1)
-	}
-	failed := 0
-	for _, t := range res.Targets {
-		if t.Required && !t.Pass {
-			failed++
-		}
-	}
-	fmt.Printf("wrote %s in %s\n", *path, res.Elapsed)
-	if failed > 0 {
-		fmt.Printf("%d required targets missed\n", failed)
-	}
+	bench.Finish("eval-gpu", *path, res, err)
 }

@@ -23,10 +23,11 @@ import (
 	"github.com/rightsizer/rightsizer/recommender/gpushape"
 )
 
-// planOptions are the flags of `rightsizer plan`. Only the GPU plan
-// (--gpu) exists so far; node plans over instance types come next.
+// planOptions are the flags of `rightsizer plan`: a node plan over
+// instance types, or with --gpu a GPU plan (shapes and MIG layouts).
 type planOptions struct {
 	recommendOptions
+	node     nodePlanOptions
 	GPU      bool
 	Nodes    string
 	Model    string
@@ -37,21 +38,32 @@ type planOptions struct {
 
 func (o *planOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.GPU, "gpu", false, "plan GPUs: a shape per GPU workload, and MIG layouts that pack the shapes onto the fewest GPUs")
-	fs.BoolVar(&o.Demo, "demo", false, "with --gpu: learn the simulated cluster, recommend each GPU workload's shape and pack them")
+	fs.BoolVar(&o.Demo, "demo", false, "learn the simulated cluster and plan its nodes for today's and the recommended requests (with --gpu: recommend each GPU workload's shape and pack them)")
 	fs.StringVar(&o.Duration, "duration", "8d", "with --demo: how much virtual time to simulate")
-	fs.Uint64Var(&o.Seed, "seed", 1, "with --demo: the simulation's random seed")
+	fs.Uint64Var(&o.Seed, "seed", 1, "the random seed of the simulation (--demo) and of the packer")
 	fs.StringVar(&o.Profile, "profile", "balanced", "the profile that sizes shapes: cost, balanced or performance")
 	fs.StringVar(&o.Nodes, "nodes", "", "with --gpu: a YAML file of nodes (their GPUs, current MIG layouts and the shapes their workloads need) to re-partition")
 	fs.StringVar(&o.Model, "gpu-model", "H100-80GB", "with --demo: the GPU model the demo's GPUs are")
 	fs.StringVar(&o.Strategy, "strategy", string(migpack.StrategyMixed), "the device plugin's MIG strategy: mixed or single")
 	fs.StringVar(&o.Packing, "policy", "fewest-gpus", "what the packer minimises first: fewest-gpus or no-disruption")
-	fs.StringVar(&o.Output, "output", "table", "table, or yaml (the mig-parted config, labels in a comment)")
+	fs.StringVar(&o.Output, "output", "table", "table, json, or yaml (Karpenter NodePools; with --gpu the mig-parted config, labels in a comment)")
+	o.node.AddFlags(fs)
 }
 
 func (o *planOptions) Validate() error {
 	var errs []error
 	if !o.GPU {
-		errs = append(errs, errors.New("only GPU plans exist so far: give --gpu"))
+		errs = o.node.validate(o.Demo, o.Output)
+		if o.Nodes != "" {
+			errs = append(errs, errors.New("--nodes is for GPU plans: give --gpu"))
+		}
+		if _, err := gpushape.PolicyFor(o.Profile); err != nil {
+			errs = append(errs, fmt.Errorf("--profile: %w", err))
+		}
+		return errors.Join(errs...)
+	}
+	if o.node.Pods != "" {
+		errs = append(errs, errors.New("--pods is for node plans: leave out --gpu"))
 	}
 	if o.Demo == (o.Nodes != "") {
 		errs = append(errs, errors.New("give one of --demo and --nodes FILE"))
@@ -77,12 +89,18 @@ func (o *planOptions) Validate() error {
 func newPlanCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 	o := &planOptions{}
 	cmd := &cobra.Command{
-		Use:   "plan --gpu (--demo | --nodes FILE)",
-		Short: "Plan GPU shapes and the MIG layouts that pack them",
-		Long: "plan --gpu recommends each GPU workload's shape (whole GPUs, a MIG profile chosen by\n" +
+		Use:   "plan (--demo | --pods FILE) | plan --gpu (--demo | --nodes FILE)",
+		Short: "Plan the nodes a cluster needs, or GPU shapes and the MIG layouts that pack them",
+		Long: "plan bin-packs pods onto the instance types of a priced catalog at the least cost it finds,\n" +
+			"for today's requests and the recommended ones, with a lower bound on the cost so that the\n" +
+			"gap to optimal shows, and writes Karpenter NodePools for the plan (--output yaml).\n\n" +
+			"plan --gpu recommends each GPU workload's shape (whole GPUs, a MIG profile chosen by\n" +
 			"MiB and SMs, or an MPS or time-slice share) and packs the MIG shapes onto the fewest\n" +
 			"GPUs, with mig-parted's config and the nvidia.com/mig.config labels to apply it.",
-		Example: "  rightsizer plan --gpu --demo\n" +
+		Example: "  rightsizer plan --demo\n" +
+			"  rightsizer plan --pods openb_pod_list_default.csv --capacity-types on-demand,spot --spot-discount 0.6\n" +
+			"  rightsizer plan --pods pods.yaml --catalog my-prices.csv --output yaml > nodepools.yaml\n" +
+			"  rightsizer plan --gpu --demo\n" +
 			"  rightsizer plan --gpu --nodes nodes.yaml --policy no-disruption --output yaml",
 		Args: cobra.NoArgs,
 		RunE: validated(o, logger, func(cmd *cobra.Command, log *slog.Logger) error { return runPlan(cmd, o, log) }),
@@ -92,6 +110,9 @@ func newPlanCommand(logger func() (*slog.Logger, error)) *cobra.Command {
 }
 
 func runPlan(cmd *cobra.Command, o *planOptions, log *slog.Logger) error {
+	if !o.GPU {
+		return runNodePlan(cmd.Context(), cmd.OutOrStdout(), o, log)
+	}
 	packing, _ := migpack.ParsePolicy(o.Packing)
 	opts := migpack.Options{Strategy: migpack.Strategy(o.Strategy), Policy: packing}
 	var nodes []migpack.Node

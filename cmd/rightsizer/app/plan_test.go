@@ -1,11 +1,13 @@
 package app
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/rightsizer/rightsizer/internal/golden"
+	"github.com/rightsizer/rightsizer/nodeplan"
 )
 
 // TestPlanGPUGolden pins what `plan --gpu` prints: the demo's shapes and
@@ -32,7 +34,16 @@ func TestPlanGPUGolden(t *testing.T) {
 
 func TestPlanFlagErrors(t *testing.T) {
 	requireFlagErrors(t, []flagCase{
-		{[]string{"plan", "--demo"}, []string{"give --gpu"}},
+		{[]string{"plan"}, []string{"one of --demo and --pods"}},
+		{[]string{"plan", "--demo", "--pods", "x.csv"}, []string{"one of --demo and --pods"}},
+		{[]string{"plan", "--demo", "--nodes", "n.yaml", "--output", "csv", "--spot-discount", "1", "--max-pods", "-1", "--budget", "0s", "--daemonset-overhead", "cpu=1,gpu=2"},
+			[]string{"--nodes is for GPU plans", `--output "csv"`, "--spot-discount 1", "--max-pods -1", "--budget 0s", `unknown key "gpu"`}},
+		{[]string{"plan", "--demo", "--daemonset-overhead", "cpu=-1"}, []string{"non-negative"}},
+		{[]string{"plan", "--pods", "/no/such/pods.yaml"}, []string{"no such file"}},
+		{[]string{"plan", "--pods", writeConfig(t, "pods:\n  - {name: web, requests: {cpu: 1}, colour: red}\n")}, []string{"colour"}},
+		{[]string{"plan", "--pods", "testdata/nodeplan-pods.yaml", "--catalog", writeConfig(t, "instances: [{name: x}]\n")}, []string{"--catalog"}},
+		{[]string{"plan", "--pods", "testdata/nodeplan-pods.yaml", "--families", "zz9"}, []string{"zz9"}},
+		{[]string{"plan", "--gpu", "--pods", "p.yaml", "--demo"}, []string{"--pods is for node plans"}},
 		{[]string{"plan", "--gpu"}, []string{"one of --demo and --nodes"}},
 		{[]string{"plan", "--gpu", "--demo", "--gpu-model", "V100", "--strategy", "both", "--policy", "cheapest", "--profile", "lavish", "--output", "csv"},
 			[]string{`--gpu-model "V100"`, `--strategy "both"`, "--policy", "--profile", `--output "csv"`}},
@@ -43,4 +54,54 @@ func TestPlanFlagErrors(t *testing.T) {
 		{[]string{"plan", "--gpu", "--nodes", writeConfig(t, "nodes:\n  - {name: x, model: H100-80GB, gpus: 1, demands: [{workload: a, profile: 9g.90gb}]}\n")},
 			[]string{"9g.90gb"}},
 	})
+}
+
+// TestPlanNodesGolden pins what `plan` prints for node plans: the demo's
+// current and recommended plans, a pod list with recommendations as a
+// table, JSON and NodePools, and a slice of the Alibaba trace's CSV.
+func TestPlanNodesGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"nodes-demo", []string{"plan", "--demo", "--duration", "2d"}},
+		{"nodes-pods-table", []string{"plan", "--pods", "testdata/nodeplan-pods.yaml", "--capacity-types", "on-demand,spot", "--spot-discount", "0.6"}},
+		{"nodes-pods-yaml", []string{"plan", "--pods", "testdata/nodeplan-pods.yaml", "--output", "yaml", "--node-class", "al2023"}},
+		{"nodes-openb", []string{"plan", "--pods", "testdata/openb-pods.csv", "--daemonset-overhead", "cpu=200m,memory=256Mi,pods=2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out, _, err := run(t, tc.args...)
+			require.NoError(t, err)
+			golden.Lines(t, "testdata/plan-"+tc.name+".golden", out)
+		})
+	}
+}
+
+// TestPlanNodesJSON checks the JSON plan against the pods it was given:
+// every pod placed once, the saving between the two plans consistent.
+func TestPlanNodesJSON(t *testing.T) {
+	out, _, err := run(t, "plan", "--pods", "testdata/nodeplan-pods.yaml", "--output", "json")
+	require.NoError(t, err)
+	var doc struct {
+		Current, Recommended *nodeplan.Result
+		Saving               *nodeplan.Saving
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &doc))
+	require.NotNil(t, doc.Recommended)
+	require.NotNil(t, doc.Saving)
+	for _, r := range []*nodeplan.Result{doc.Current, doc.Recommended} {
+		placed := map[int]bool{}
+		for _, n := range r.Nodes {
+			for _, p := range n.Pods {
+				require.False(t, placed[p.Pod], "pod %d placed twice", p.Pod)
+				placed[p.Pod] = true
+			}
+		}
+		require.Len(t, placed, 9, "3 web + 2 api + 4 gpu pods")
+		require.Empty(t, r.Unplaced)
+		require.LessOrEqual(t, r.LowerBoundPerHour, r.CostPerHour+1e-9)
+	}
+	require.InDelta(t, doc.Current.CostPerHour-doc.Recommended.CostPerHour, doc.Saving.SavingPerHour, 1e-9)
+	require.Positive(t, doc.Saving.SavingPerHour, "the recommended requests are smaller")
 }
