@@ -10,7 +10,7 @@ import (
 )
 
 // class is pods with equal requests and equal placement constraints (a
-// pod class), or a cluster of those (an LP class: its leader's requests,
+// pod class), or a cluster of those (an LP class: its members' mean requests,
 // the types that admit any member).
 type class struct {
 	n        float64 // pods
@@ -19,6 +19,10 @@ type class struct {
 	milli    int64   // GPU share in milli; 0 for none
 	key      int     // placement constraints, an index into grouping.probes
 	admits   bitset  // over the types given
+	// members are, for an LP class that clusters pod classes, their
+	// indexes into grouping.pods; nil for a pod class, or an LP class
+	// that is one.
+	members []int
 }
 
 // family is what a pod class may only be merged within: its placement
@@ -128,7 +132,10 @@ func (g *grouping) setAdmits(c *class, types []cluster.NodeType) bool {
 // memory and GPU share are all within a factor 1+ε of its own, or leads a
 // new one; ε is the smallest of 1 %, 1.5 %, 2.25 % … that leaves at most
 // maxClasses clusters (or one per family). An LP class is a cluster: its
-// leader's requests and admitted types, all its members' pods. The LP then
+// members' mean requests (weighted by pods, so that the LP sees the
+// cluster's total CPU, memory and GPU; its DFF rows are its members' mean
+// values too, see memberMeans), the types that admit any member, all its
+// members' pods. The LP then
 // only picks the certificate's weights; the bound is computed on the exact
 // classes, so it stays valid whatever the clusters are, provided every
 // type that admits a member admits its LP class: an LP class is admitted
@@ -154,17 +161,23 @@ func (g *grouping) merge(types []cluster.NodeType, maxClasses int) []class {
 		return 0
 	})
 	var lp []class
+	var leaders []class   // per LP class, the pod class that leads it
+	var sums [][3]float64 // per LP class, its pods' CPU, memory and GPU share
 	for eps := 0.01; ; eps *= 1.5 {
-		lp = lp[:0]
+		lp, leaders, sums = lp[:0], leaders[:0], sums[:0]
 		families := map[[3]int64][]int{}
 		for _, c := range order {
 			pc := &g.pods[c]
 			f := pc.family()
 			joined := false
 			for _, l := range families[f] {
-				if near(&lp[l], pc, eps) {
+				if near(&leaders[l], pc, eps) {
 					lp[l].n += pc.n
 					lp[l].admits.or(pc.admits)
+					sums[l][0] += pc.n * float64(pc.cpu)
+					sums[l][1] += pc.n * float64(pc.mem)
+					sums[l][2] += pc.n * float64(pc.milli)
+					lp[l].members = append(lp[l].members, c)
 					joined = true
 					break
 				}
@@ -173,7 +186,10 @@ func (g *grouping) merge(types []cluster.NodeType, maxClasses int) []class {
 				families[f] = append(families[f], len(lp))
 				leader := *pc
 				leader.admits = slices.Clone(pc.admits)
+				leader.members = []int{c}
 				lp = append(lp, leader)
+				leaders = append(leaders, *pc)
+				sums = append(sums, [3]float64{pc.n * float64(pc.cpu), pc.n * float64(pc.mem), pc.n * float64(pc.milli)})
 			}
 			if len(lp) > maxClasses && eps < 1e6 {
 				break
@@ -182,6 +198,16 @@ func (g *grouping) merge(types []cluster.NodeType, maxClasses int) []class {
 		if len(lp) <= maxClasses || eps >= 1e6 {
 			break
 		}
+	}
+	for l := range lp {
+		lc := &lp[l]
+		if len(lc.members) == 1 {
+			lc.members = nil // exactly its pod class
+			continue
+		}
+		lc.cpu = int64(math.Round(sums[l][0] / lc.n))
+		lc.mem = int64(math.Round(sums[l][1] / lc.n))
+		lc.milli = int64(math.Round(sums[l][2] / lc.n))
 	}
 	return lp
 }

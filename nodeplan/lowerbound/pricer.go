@@ -224,8 +224,20 @@ func (p *pricer) pivot(r, q int) {
 // Gauss–Jordan elimination with partial pivoting, O(n³); false when it is
 // singular to working precision (a is then garbage).
 func invert(a []float64, n int) bool {
+	ok, _ := invertStop(a, n, nil)
+	return ok
+}
+
+// invertStop is invert that asks stop, when not nil, every 32
+// eliminations whether to give up, and then returns its error.
+func invertStop(a []float64, n int, stop func() error) (bool, error) {
 	swap := make([]int, n) // the row swapped with row k at step k
 	for k := range n {
+		if stop != nil && k%32 == 31 {
+			if err := stop(); err != nil {
+				return false, err
+			}
+		}
 		piv, best := -1, 0.0
 		for i := k; i < n; i++ {
 			if v := math.Abs(a[i*n+k]); v > best {
@@ -233,7 +245,7 @@ func invert(a []float64, n int) bool {
 			}
 		}
 		if best < 1e-13 {
-			return false
+			return false, nil
 		}
 		swap[k] = piv
 		if piv != k {
@@ -268,5 +280,5 @@ func invert(a []float64, n int) bool {
 			}
 		}
 	}
-	return true
+	return true, nil
 }

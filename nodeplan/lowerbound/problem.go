@@ -2,6 +2,7 @@ package lowerbound
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"time"
@@ -20,6 +21,7 @@ const (
 	maxRounds     = 500
 	maxCutRounds  = 50
 	typesPerRound = 8
+	maxRestarts   = 3
 )
 
 // problem is one run of the LP: pod classes, node types and the LP over
@@ -32,6 +34,8 @@ type problem struct {
 	blocks  []*block    // per kept type, its part of the LP once admitted
 
 	lp   *simplex
+	home []int     // per class, the kept type it starts on
+	snap []float64 // the duals of the round's last clean optimum
 	u    []float64 // scratch: per pod class charge
 	wOld []float64 // scratch
 
@@ -57,7 +61,7 @@ type block struct {
 
 func newProblem(g grouping, types []cluster.NodeType, dffOrder int, reduce bool) *problem {
 	p := &problem{classes: g.lp, pods: g.pods, u: make([]float64, len(g.pods)), best: -1}
-	p.types = buildTypes(g.lp, types, dffOrder)
+	p.types = buildTypes(&g, types, dffOrder)
 	for _, nt := range p.types {
 		nt.w = make([]float64, len(nt.rows))
 	}
@@ -126,10 +130,10 @@ func (p *problem) reduce() {
 
 // start builds the LP with, for each class, the kept type where one pod
 // of it alone costs least (fractionally), and a basis that puts every
-// class there.
+// class there (crash).
 func (p *problem) start() {
 	nc := len(p.classes)
-	home := make([]int, nc)
+	p.home = make([]int, nc)
 	perPod := make([]float64, nc)
 	for c := range perPod {
 		perPod[c] = math.Inf(1)
@@ -141,7 +145,7 @@ func (p *problem) start() {
 				most = max(most, r[j])
 			}
 			if v := nt.price * most; v < perPod[c] {
-				perPod[c], home[c] = v, t
+				perPod[c], p.home[c] = v, t
 			}
 		}
 	}
@@ -157,27 +161,32 @@ func (p *problem) start() {
 	}
 	scale := slices.Max(b)
 	p.lp = &simplex{m: nc, b: b, cols: cols, costTol: 1e-9 * max(avg, 1e-9), feasTol: 1e-9 * max(scale, 1)}
-	var types []int
-	for _, t := range home {
+	for _, t := range p.home {
 		if p.blocks[t] == nil {
-			types = append(types, t)
 			p.admit(t)
 		}
 	}
-	// Basis: each class's pods on its home type; each type's x in its
-	// fullest row, the other rows' slacks.
+}
+
+// crash sets a primal feasible basis of the LP as it stands: each class's
+// pods on its home type; each admitted type's x in its fullest row in
+// the LP at that load, the other rows' slacks (≥ 0). It is block
+// triangular, so never singular. The caller refactors.
+func (p *problem) crash() {
 	basis := make([]int, p.lp.m)
 	for c := range p.classes {
-		bl := p.blocks[home[c]]
+		bl := p.blocks[p.home[c]]
 		basis[c] = bl.y[slices.Index(bl.nt.classes, c)]
 	}
-	for _, t := range types {
-		bl := p.blocks[t]
+	for t, bl := range p.blocks {
+		if bl == nil {
+			continue
+		}
 		fullest, load := 0, -1.0
 		for k, r := range bl.rows {
 			l := 0.0
 			for j, c := range bl.nt.classes {
-				if home[c] == t {
+				if p.home[c] == t {
 					l += bl.nt.rows[r][j] * p.classes[c].n
 				}
 			}
@@ -194,14 +203,14 @@ func (p *problem) start() {
 		}
 	}
 	p.lp.basis = basis
-	p.lp.basicAt = make([]int, len(p.lp.cols))
+	p.lp.basicAt = growInts(p.lp.basicAt, len(p.lp.cols))
 	for j := range p.lp.basicAt {
 		p.lp.basicAt[j] = -1
 	}
 	for i, j := range basis {
 		p.lp.basicAt[j] = i
 	}
-	p.lp.refactor()
+	p.lp.pivots = 0
 }
 
 // admit adds kept type t to the LP: its columns and its linear rows, each
@@ -275,56 +284,129 @@ func (p *problem) cut() bool {
 // whose best node load is worth more than their price, the most
 // profitable first; repeat until none is. Every round's dual prices give
 // certificate weights for every type, so the bound is valid whenever it
-// stops.
-func (p *problem) solve(ctx context.Context, opts Options) error {
+// stops: at the time limit (checked every few pivots, also inside a
+// round), when the simplex loses its way for good, or after maxRounds.
+// The time limit runs from started. The error is ctx's.
+func (p *problem) solve(ctx context.Context, opts Options, started time.Time) error {
 	var deadline time.Time
 	if opts.TimeLimit > 0 {
-		deadline = time.Now().Add(opts.TimeLimit)
+		deadline = started.Add(opts.TimeLimit)
 	}
-	p.start()
-	method := MethodLPPartial
-	for p.rounds < maxRounds {
+	checks := 0
+	stop := func() error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if checks++; opts.stopAfter > 0 && checks > opts.stopAfter {
+			return errStopped
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return errStopped
+		}
+		return nil
+	}
+	every := 0
+	if opts.stopAfter > 0 {
+		every = 1
+	}
+	method, err := p.run(stop, every)
+	if errors.Is(err, errStopped) {
+		err, method = nil, MethodLPPartial
+	}
+	if err != nil {
+		return err
+	}
+	p.finish(method)
+	return nil
+}
+
+// run runs the rounds of solve until the LP is optimal (MethodLP), it
+// cannot go on (MethodLPPartial), or stop says to stop (its error). When
+// cut short in a round it salvages a certificate from the duals at hand.
+func (p *problem) run(stop func() error, every int) (string, error) {
+	p.start()
+	p.lp.stop, p.lp.every = stop, every
+	restarts := 0
+	for p.rounds < maxRounds {
+		if err := stop(); err != nil {
+			return MethodLPPartial, err
+		}
 		p.rounds++
+		if p.lp.binv == nil || p.lp.broken {
+			// A fresh basis: the first, or after the simplex lost its way.
+			p.crash()
+			if ok, err := p.lp.refactor(); err != nil {
+				return MethodLPPartial, err
+			} else if !ok {
+				return MethodLPPartial, nil // cannot be: crash bases are triangular
+			}
+		}
+		p.snap = p.snap[:0]
 		// Optimise, then cut off the solution with the rows it breaks
 		// until it breaks none: clean means it is optimal for the types
 		// admitted so far.
-		clean, err := p.lp.primal(ctx, 50*(p.lp.m+100))
+		clean, err := p.lp.primal(50 * (p.lp.m + 100))
 		if err != nil {
-			return err
+			p.salvage(err)
+			return MethodLPPartial, err
+		}
+		if clean {
+			p.snap = append(p.snap, p.lp.pi...)
 		}
 		for i := 0; clean && p.cut(); i++ {
 			if i == maxCutRounds {
 				clean = false
 				break
 			}
-			if clean, err = p.lp.dual(ctx, 50*(p.lp.m+100)); err != nil {
-				return err
+			if clean, err = p.lp.dual(50 * (p.lp.m + 100)); err != nil {
+				p.salvage(err)
+				return MethodLPPartial, err
 			}
+			if clean {
+				p.snap = append(p.snap[:0], p.lp.pi...)
+			}
+		}
+		if p.lp.broken || !clean {
+			// Lost its way: certify what the last clean duals give, then
+			// start again from a fresh basis with what the LP has.
+			p.salvage(nil)
+			if restarts++; restarts > maxRestarts {
+				return MethodLPPartial, nil
+			}
+			p.lp.broken = true
+			continue
 		}
 		p.primal = p.lp.objective()
-		entering := p.price()
+		entering := p.price(p.lp.pi)
 		p.best = max(p.best, p.podCertificate())
 		if len(entering) == 0 {
-			if clean {
-				method = MethodLP
-			}
-			break
-		}
-		if !deadline.IsZero() && time.Now().After(deadline) {
-			break
+			return MethodLP, nil
 		}
 		for _, t := range entering {
 			p.admit(t)
 		}
-		if !clean { // lost its way: refactor and go on with more types
-			p.lp.refactor()
-		}
 	}
-	p.finish(method)
-	return nil
+	return MethodLPPartial, nil
+}
+
+// salvage raises the best certificate with the duals at hand when the LP
+// stops inside a round for err (nil: lost its way; errStopped: the time
+// limit; another, ctx's, needs no bound): the simplex's current ones
+// unless it is broken (valid however far from optimal), and the last
+// clean ones of the round.
+func (p *problem) salvage(err error) {
+	if err != nil && !errors.Is(err, errStopped) {
+		return
+	}
+	if !p.lp.broken {
+		p.primal = p.lp.objective()
+		p.price(p.lp.pi)
+		p.best = max(p.best, p.podCertificate())
+	}
+	if len(p.snap) > 0 {
+		p.price(p.snap)
+		p.best = max(p.best, p.podCertificate())
+	}
 }
 
 // price sets every type's certificate weights at the LP's dual prices:
@@ -332,8 +414,8 @@ func (p *problem) solve(ctx context.Context, opts Options) error {
 // its pricing LP, a dominated type's from its dominator's. It returns the
 // kept types to admit: those whose best load is worth more than their
 // price, most profitable first, at most typesPerRound.
-func (p *problem) price() []int {
-	pi := p.lp.pi[:len(p.classes)]
+func (p *problem) price(duals []float64) []int {
+	pi := duals[:len(p.classes)]
 	type gain struct {
 		t int
 		g float64
@@ -343,7 +425,9 @@ func (p *problem) price() []int {
 		if bl := p.blocks[t]; bl != nil {
 			clear(nt.w)
 			for k, r := range bl.rows {
-				nt.w[r] = max(-p.lp.pi[bl.lpRow[k]], 0)
+				if row := bl.lpRow[k]; row < len(duals) {
+					nt.w[r] = max(-duals[row], 0)
+				}
 			}
 			scaleWeights(nt)
 			continue
@@ -389,9 +473,16 @@ func (p *problem) price() []int {
 	return out
 }
 
-// scaleWeights scales a type's weights down to sum to at most its price.
+// scaleWeights scales a type's weights down to sum to at most its price,
+// and zeroes them all when one is not a finite non-negative number
+// (rounding gone wild: any weights prove a bound, these would not).
 func scaleWeights(nt *nodeType) {
-	if s := sum(nt.w); s > nt.price {
+	s := sum(nt.w)
+	if math.IsNaN(s) || math.IsInf(s, 0) || slices.ContainsFunc(nt.w, func(w float64) bool { return !(w >= 0) }) {
+		clear(nt.w)
+		return
+	}
+	if s > nt.price {
 		for r := range nt.w {
 			nt.w[r] *= nt.price / s
 		}
@@ -399,12 +490,44 @@ func scaleWeights(nt *nodeType) {
 }
 
 // finish sets the bound: the best certificate found over the exact pod
-// classes, or the volume bound when that is higher.
+// classes, or the volume or largest-pod bound when that is higher.
 func (p *problem) finish(method string) {
 	p.bound, p.method = max(p.best, 0), method
-	if v := p.volume(); v > p.bound*(1+1e-9) {
-		p.bound, p.method = v, MethodVolume
+	for _, alt := range []struct {
+		v      float64
+		method string
+	}{{p.volume(), MethodVolume}, {p.largestPod(), MethodLargestPod}} {
+		if alt.v > p.bound*(1+1e-9) {
+			p.bound, p.method = alt.v, alt.method
+		} else {
+			p.bound = max(p.bound, alt.v)
+		}
 	}
+}
+
+// largestPod is the price of the cheapest type that admits the pod class
+// whose cheapest is dearest: any plan has a node that holds a pod of that
+// class, and that node costs at least that much. Exact: no rounding.
+// O(types × pod classes).
+func (p *problem) largestPod() float64 {
+	cheapest := p.u
+	for f := range cheapest {
+		cheapest[f] = math.Inf(1)
+	}
+	for _, nt := range p.types {
+		for f := range p.pods {
+			if p.pods[f].admits.has(nt.index) {
+				cheapest[f] = min(cheapest[f], nt.price)
+			}
+		}
+	}
+	best := 0.0
+	for _, v := range cheapest {
+		if !math.IsInf(v, 1) {
+			best = max(best, v)
+		}
+	}
+	return best
 }
 
 // podCertificate is the certificate of the current weights over the exact
@@ -486,6 +609,9 @@ func (p *problem) volume() float64 {
 
 // typeAmounts are the LP's node counts per type.
 func (p *problem) typeAmounts() []TypeAmount {
+	if p.lp == nil || p.lp.binv == nil || p.lp.broken {
+		return nil
+	}
 	var out []TypeAmount
 	for _, bl := range p.blocks {
 		if bl == nil {

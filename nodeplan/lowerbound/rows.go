@@ -69,7 +69,9 @@ func dff(k, d, c int64) float64 {
 // admit the same pod classes too, since a type admits an LP class when it
 // admits a member, so the other admits some member with the same placement
 // constraints, and fits the same requests.
-func buildTypes(classes []class, types []cluster.NodeType, dffOrder int) []*nodeType {
+func buildTypes(g *grouping, types []cluster.NodeType, dffOrder int) []*nodeType {
+	classes := g.lp
+	means := &memberMeans{pods: g.pods, classes: classes, order: dffOrder, cache: map[meanKey][]float64{}}
 	type sig struct {
 		price                float64
 		cpu, mem, pods, gpus int64
@@ -94,7 +96,7 @@ func buildTypes(classes []class, types []cluster.NodeType, dffOrder int) []*node
 		}
 		seen[s] = true
 		nt := &nodeType{index: t, price: s.price, cpu: s.cpu, mem: s.mem, pods: s.pods, gpus: s.gpus, classes: admitted}
-		nt.addRows(classes, dffOrder)
+		nt.addRows(classes, means, dffOrder)
 		out = append(out, nt)
 	}
 	return out
@@ -140,17 +142,91 @@ func (nt *nodeType) value(k rowKind, c *class) float64 {
 	}
 }
 
+// lpValue is the row's value for LP class c: value for a pod class; for
+// a cluster of them, value at its mean requests for a linear row (so that
+// the LP sees the cluster's total of every resource) and its members'
+// mean value for a DFF row (so that it sees, say, how many of them take
+// over half a GPU, which the mean request would not tell).
+func (nt *nodeType) lpValue(k rowKind, classes []class, c int, means *memberMeans) float64 {
+	cl := &classes[c]
+	if k.k == 0 || cl.members == nil {
+		return nt.value(k, cl)
+	}
+	switch k.res {
+	case resCPU:
+		return means.mean(k, nt.cpu, c)
+	case resMemory:
+		return means.mean(k, nt.mem, c)
+	case resGPU:
+		if cl.milli > 0 {
+			return means.mean(k, cluster.MilliGPU, c) / float64(nt.gpus)
+		}
+	}
+	return nt.value(k, cl)
+}
+
+// memberMeans computes, and caches per resource and capacity (types
+// share a few), the mean over each clustered LP class's members, weighted
+// by pods, of u_k of their request over the capacity, requests above it
+// taken as the capacity (u_k = 1: a member that does not fit a type
+// never goes there). O(pod classes × DFF order) per capacity. Not safe
+// for concurrent use.
+type memberMeans struct {
+	pods, classes []class
+	order         int
+	cache         map[meanKey][]float64 // per k−1 and LP class
+}
+
+type meanKey struct {
+	res resource
+	cap int64
+}
+
+func (m *memberMeans) mean(k rowKind, capacity int64, c int) float64 {
+	key := meanKey{k.res, capacity}
+	v, ok := m.cache[key]
+	if !ok {
+		nc := len(m.classes)
+		v = make([]float64, m.order*nc)
+		for l := range m.classes {
+			lc := &m.classes[l]
+			if lc.members == nil {
+				continue
+			}
+			for _, f := range lc.members {
+				pc := &m.pods[f]
+				amount := pc.milli
+				switch k.res {
+				case resCPU:
+					amount = pc.cpu
+				case resMemory:
+					amount = pc.mem
+				}
+				amount = min(amount, capacity)
+				for order := 1; order <= m.order; order++ {
+					v[(order-1)*nc+l] += pc.n * dff(int64(order), amount, capacity)
+				}
+			}
+			for order := 1; order <= m.order; order++ {
+				v[(order-1)*nc+l] /= lc.n
+			}
+		}
+		m.cache[key] = v
+	}
+	return v[(k.k-1)*len(m.classes)+c]
+}
+
 // addRows adds the linear rows and the DFF rows that are not all zero and
 // not dominated (no larger for any class) by another row. Rows of a
 // resource the type has none of are left out: a class the type admits
 // then asks for none of it.
-func (nt *nodeType) addRows(classes []class, dffOrder int) {
+func (nt *nodeType) addRows(classes []class, means *memberMeans, dffOrder int) {
 	n := len(nt.classes)
 	add := func(kind rowKind) {
 		r := make([]float64, n)
 		nonzero := false
 		for j, c := range nt.classes {
-			r[j] = nt.value(kind, &classes[c])
+			r[j] = nt.lpValue(kind, classes, c, means)
 			nonzero = nonzero || r[j] > 0
 		}
 		if nonzero {
