@@ -346,8 +346,12 @@ func parseDiscount(n *yaml.Node) (float64, error) {
 	return d, nil
 }
 
-// parsePriceList reads the prices list into o.Prices.
+// parsePriceList reads the prices list into o.Prices. An empty value
+// ("prices:" alone) is an empty list.
 func parsePriceList(o *Overrides, list *yaml.Node, at func(int, string, error) *ParseError, problems *errorList) {
+	if list.Kind == yaml.ScalarNode && list.Tag == "!!null" {
+		return
+	}
 	if list.Kind != yaml.SequenceNode {
 		problems.add(at(list.Line, "prices", fmt.Errorf("want a list of prices, got %s", nodeKind(list))))
 		return
