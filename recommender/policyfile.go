@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/rightsizer/rightsizer/internal/quantity"
 )
 
 // A policy file, for example:
@@ -509,9 +511,12 @@ func parseQuantity(n *yaml.Node) (resource.Quantity, error) {
 	if n.Kind != yaml.ScalarNode {
 		return resource.Quantity{}, typeError(n, "want a quantity such as 250m or 512Mi")
 	}
-	q, err := resource.ParseQuantity(n.Value)
+	q, err := quantity.Parse(n.Value)
 	if err != nil {
-		return resource.Quantity{}, typeError(n, "bad quantity %q: want a quantity such as 250m or 512Mi", n.Value)
+		if errors.Is(err, quantity.ErrSyntax) {
+			return resource.Quantity{}, typeError(n, "bad quantity %q: want a quantity such as 250m or 512Mi", n.Value)
+		}
+		return resource.Quantity{}, typeError(n, "bad quantity: %v", err) // too long to quote
 	}
 	if q.Sign() < 0 {
 		return resource.Quantity{}, typeError(n, "quantity %q is negative", n.Value)

@@ -17,6 +17,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/rightsizer/rightsizer/internal/quantity"
 	"github.com/rightsizer/rightsizer/recommender"
 )
 
@@ -456,11 +457,7 @@ func (r *row) int(col string, lo, hi int64, optional bool) int64 {
 // milli (CPU: millicores), else in units rounded up (memory: bytes).
 func (r *row) quantity(col string, milli bool, hi int64) int64 {
 	s := r.field(col)
-	if !plainQuantity(s) {
-		r.fail(col, "want a Kubernetes quantity, got %q", clip(s))
-		return 0
-	}
-	q, err := resource.ParseQuantity(s)
+	q, err := quantity.Parse(s)
 	if err != nil {
 		r.fail(col, "want a Kubernetes quantity, got %q", clip(s))
 		return 0
@@ -558,22 +555,6 @@ func parsePrice(s string) (float64, bool) {
 		return 0, false
 	}
 	return p, true
-}
-
-// plainQuantity reports whether s is short (at most 64 bytes) and, when it
-// has a decimal exponent ("3e9"), one of at most two digits: the
-// quantity parser takes seconds for "1e-9999999" and longer for
-// "1e1000000000".
-func plainQuantity(s string) bool {
-	if len(s) > 64 {
-		return false
-	}
-	i := strings.IndexAny(s, "eE")
-	if i < 0 || s[i:] == "E" || s[i:] == "Ei" {
-		return true
-	}
-	exp := strings.TrimLeft(s[i+1:], "+-")
-	return len(exp) > 0 && len(exp) <= 2 && decimal(exp, false)
 }
 
 // clip shortens a value from a file for an error message: at most 64

@@ -3,17 +3,17 @@ package podfile
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	kjson "sigs.k8s.io/json"
 
+	"github.com/rightsizer/rightsizer/internal/quantity"
 	"github.com/rightsizer/rightsizer/kube/podspec"
 	"github.com/rightsizer/rightsizer/nodeplan/cluster"
 	"github.com/rightsizer/rightsizer/recommender"
@@ -196,30 +196,17 @@ func rawQuantity(raw json.RawMessage) (resource.Quantity, error) {
 	return parseQuantity(s)
 }
 
-// maxQuantityBytes bounds a quantity's text: resource.ParseQuantity takes
-// time superlinear in its digits.
-const maxQuantityBytes = 64
-
-// maxExponent bounds a quantity's decimal exponent:
-// resource.ParseQuantity takes time linear in it and hangs on 1e-999999999.
-const maxExponent = 1000
-
-var quantityExponent = regexp.MustCompile(`^\s*[+-]?[0-9.]+[eE]([-+]?[0-9]+)\s*$`)
-
 // parseQuantity parses a quantity's text, refusing first what would take
 // resource.ParseQuantity long.
 func parseQuantity(s string) (resource.Quantity, error) {
-	if len(s) > maxQuantityBytes {
-		return resource.Quantity{}, fmt.Errorf("%s is not a quantity: %d bytes long, more than %d", quote(s), len(s), maxQuantityBytes)
-	}
-	if m := quantityExponent.FindStringSubmatch(s); m != nil {
-		if e, err := strconv.Atoi(m[1]); err != nil || e < -maxExponent || e > maxExponent {
-			return resource.Quantity{}, fmt.Errorf("%s is out of range: its exponent is beyond ±%d", quote(s), maxExponent)
-		}
-	}
-	q, err := resource.ParseQuantity(strings.TrimSpace(s))
-	if err != nil {
-		return resource.Quantity{}, fmt.Errorf("%s is not a quantity: want e.g. 500m or 1Gi", quote(s))
+	q, err := quantity.Parse(s)
+	switch {
+	case errors.Is(err, quantity.ErrTooLong):
+		return q, fmt.Errorf("%s is not a quantity: %d bytes long, more than %d", quote(s), len(s), quantity.MaxBytes)
+	case errors.Is(err, quantity.ErrExponent):
+		return q, fmt.Errorf("%s is out of range: its exponent is beyond ±%d", quote(s), quantity.MaxExponent)
+	case err != nil:
+		return q, fmt.Errorf("%s is not a quantity: want e.g. 500m or 1Gi", quote(s))
 	}
 	return q, nil
 }

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/rightsizer/rightsizer/internal/quantity"
 	"github.com/rightsizer/rightsizer/nodeplan"
 	"github.com/rightsizer/rightsizer/nodeplan/catalog"
 	"github.com/rightsizer/rightsizer/nodeplan/cluster"
@@ -98,7 +98,7 @@ func parseOverhead(s string) (cluster.Resources, error) {
 			return r, fmt.Errorf("%q: want key=value pairs of cpu, memory and pods, each once", kv)
 		}
 		seen[k] = true
-		q, err := resource.ParseQuantity(v)
+		q, err := quantity.Parse(v)
 		if err != nil || q.Sign() < 0 {
 			return r, fmt.Errorf("%s=%q: want a non-negative quantity", k, v)
 		}
