@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rightsizer/rightsizer/internal/realdata"
 	"github.com/rightsizer/rightsizer/nodeplan"
 	"github.com/rightsizer/rightsizer/nodeplan/catalog"
 	"github.com/rightsizer/rightsizer/nodeplan/cluster"
@@ -20,7 +21,7 @@ const openbTrace = "openb_pod_list_default.csv"
 // openbPods reads the 8,152 pods of the trace, or skips tb.
 func openbPods(tb testing.TB) []cluster.Pod {
 	tb.Helper()
-	pods, err := openb.LoadPods(filepath.Join(locateReal(tb, "alibaba-gpu-2023"), openbTrace))
+	pods, err := openb.LoadPods(filepath.Join(realdata.Dir(tb, "alibaba-gpu-2023"), openbTrace))
 	require.NoError(tb, err)
 	return pods
 }

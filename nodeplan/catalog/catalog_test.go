@@ -266,15 +266,7 @@ func TestParseErrors(t *testing.T) {
 			c, err := catalog.Parse(strings.NewReader(tc.file))
 			require.Error(t, err)
 			require.Nil(t, c)
-			msg := err.Error()
-			for _, w := range tc.want {
-				i := strings.Index(msg, w)
-				require.GreaterOrEqual(t, i, 0, "error %q lacks %q", msg, w)
-				msg = msg[i+len(w):]
-			}
-			var pe *catalog.ParseError
-			require.True(t, errors.As(err, &pe), "%T", err)
-			require.Positive(t, pe.Line)
+			requireParseError(t, err, tc.want)
 		})
 	}
 }
@@ -395,4 +387,20 @@ func FuzzParse(f *testing.F) {
 		require.NoError(t, err, "re-parse of %q", format(c))
 		require.Equal(t, c.Instances(), again.Instances())
 	})
+}
+
+// requireParseError checks that err is a *catalog.ParseError with a line
+// whose message holds each of want, in order.
+func requireParseError(t *testing.T, err error, want []string) {
+	t.Helper()
+	require.Error(t, err)
+	msg := err.Error()
+	for _, w := range want {
+		i := strings.Index(msg, w)
+		require.GreaterOrEqual(t, i, 0, "error %q lacks %q", err, w)
+		msg = msg[i+len(w):]
+	}
+	var pe *catalog.ParseError
+	require.True(t, errors.As(err, &pe), "%T", err)
+	require.Positive(t, pe.Line)
 }

@@ -2,7 +2,6 @@ package catalog_test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -212,15 +211,7 @@ func TestLoadErrors(t *testing.T) {
 			c, err := catalog.Load(strings.NewReader(tc.file), "c.yaml")
 			require.Error(t, err)
 			require.Nil(t, c)
-			msg := err.Error()
-			for _, w := range tc.want {
-				i := strings.Index(msg, w)
-				require.GreaterOrEqual(t, i, 0, "error %q lacks %q", msg, w)
-				msg = msg[i+len(w):]
-			}
-			var pe *catalog.ParseError
-			require.True(t, errors.As(err, &pe), "%T", err)
-			require.Positive(t, pe.Line)
+			requireParseError(t, err, tc.want)
 		})
 	}
 }

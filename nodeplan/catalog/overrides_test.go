@@ -1,7 +1,6 @@
 package catalog_test
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -197,15 +196,7 @@ func TestLoadOverridesErrors(t *testing.T) {
 			t.Parallel()
 			_, err := catalog.LoadOverrides(strings.NewReader(tc.file), "o")
 			require.Error(t, err)
-			msg := err.Error()
-			for _, w := range tc.want {
-				i := strings.Index(msg, w)
-				require.GreaterOrEqual(t, i, 0, "error %q lacks %q", msg, w)
-				msg = msg[i+len(w):]
-			}
-			var pe *catalog.ParseError
-			require.True(t, errors.As(err, &pe), "%T", err)
-			require.Positive(t, pe.Line)
+			requireParseError(t, err, tc.want)
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/rightsizer/rightsizer/internal/realdata"
 	"github.com/rightsizer/rightsizer/nodeplan/cluster"
 	"github.com/rightsizer/rightsizer/nodeplan/openb"
 	"github.com/rightsizer/rightsizer/nodeplan/place"
@@ -12,7 +13,7 @@ import (
 // BenchmarkRun is one run of the protocol (seed 42, the default trace:
 // 10.8k pods onto 1,213 nodes) per policy.
 func BenchmarkRun(b *testing.B) {
-	dir := locateReal(b, "alibaba-gpu-2023")
+	dir := realdata.Dir(b, "alibaba-gpu-2023")
 	types, err := openb.LoadNodes(filepath.Join(dir, DefaultNodes))
 	if err != nil {
 		b.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rightsizer/rightsizer/internal/realdata"
 )
 
 const publishedHeader = "workload,policy,arrived_pct,alloc_pct_mean,alloc_pct_sd,alloc_pct_min,alloc_pct_max,n_seeds,frag_ratio_pct_mean,frag_amount_pct_of_total_gpu_mean\n"
@@ -60,7 +62,7 @@ func TestReadPublished(t *testing.T) {
 
 func TestRealPublished(t *testing.T) {
 	t.Parallel()
-	dir := locateReal(t, "fgd-results")
+	dir := realdata.Dir(t, "fgd-results")
 	pts, err := LoadPublished(filepath.Join(dir, PublishedFile))
 	require.NoError(t, err)
 	require.Len(t, pts, 17*6*131)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rightsizer/rightsizer/internal/realdata"
 	"github.com/rightsizer/rightsizer/nodeplan/place"
 )
 
@@ -27,7 +28,7 @@ func TestRealProtocol(t *testing.T) {
 		t.Skip("a few seconds under -race; skipped with -short")
 	}
 	t.Parallel()
-	dir := locateReal(t, "alibaba-gpu-2023")
+	dir := realdata.Dir(t, "alibaba-gpu-2023")
 	seeds := DefaultSeeds()[:max(1, min(*seedsFlag, 10))]
 	rep, err := Evaluate(t.Context(), dir, Options{Seeds: seeds})
 	require.NoError(t, err)

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/rightsizer/rightsizer/internal/kubetest"
+	"github.com/rightsizer/rightsizer/nodeplan/catalog"
 )
 
 // These tests apply NodePools to a real kube-apiserver with Karpenter's
@@ -141,10 +142,10 @@ func TestApplyRejected(t *testing.T) {
 			"spec.disruption.budgets[0].reasons[0]: Unsupported value"},
 		{"weight 0", set(int64(0), "spec", "weight"), "spec.weight"},
 		{"weight 101", set(int64(101), "spec", "weight"), "spec.weight"},
-		{"minValues above the values (CEL)", setRequirement(labelInstanceType, int64(3), "minValues"),
+		{"minValues above the values (CEL)", setRequirement(catalog.LabelInstanceType, int64(3), "minValues"),
 			"requirements with 'minValues' must have at least that many values"},
-		{"In without values (CEL)", setRequirement(labelInstanceType, []any{}, "values"), "requirements with operator 'In' must have a value defined"},
-		{"restricted label (CEL)", setRequirement(labelInstanceType, "karpenter.sh/nodepool", "key"), `label "karpenter.sh/nodepool" is restricted`},
+		{"In without values (CEL)", setRequirement(catalog.LabelInstanceType, []any{}, "values"), "requirements with operator 'In' must have a value defined"},
+		{"restricted label (CEL)", setRequirement(catalog.LabelInstanceType, "karpenter.sh/nodepool", "key"), `label "karpenter.sh/nodepool" is restricted`},
 		{"node class without name (CEL)", set("", "spec", "template", "spec", "nodeClassRef", "name"), "name may not be empty"},
 		{"taint effect", set([]any{map[string]any{"key": "nvidia.com/gpu", "effect": "Sometimes"}}, "spec", "template", "spec", "taints"),
 			"spec.template.spec.taints[0].effect: Unsupported value"},

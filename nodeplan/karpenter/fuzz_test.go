@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
+	"github.com/rightsizer/rightsizer/nodeplan/catalog"
 	"github.com/rightsizer/rightsizer/nodeplan/cluster"
 )
 
@@ -25,8 +26,8 @@ func FuzzNodePools(f *testing.F) {
 		headroom float64, minValues int, taintKey string,
 	) {
 		nt := cluster.NodeType{Name: instanceType, CapacityType: capacity, GPUs: gpus, Labels: map[string]string{
-			labelInstanceType: instanceType, labelCategory: category, labelFamily: family, labelGeneration: generation,
-			labelSize: size, labelArch: arch, labelCPU: cpu, labelMemory: memory, labelGPUName: gpuName,
+			catalog.LabelInstanceType: instanceType, catalog.LabelInstanceCategory: category, catalog.LabelInstanceFamily: family, catalog.LabelInstanceGeneration: generation,
+			catalog.LabelInstanceSize: size, catalog.LabelArch: arch, catalog.LabelInstanceCPU: cpu, catalog.LabelInstanceMemory: memory, catalog.LabelInstanceGPUName: gpuName,
 		}}
 		if taintKey != "" {
 			nt.Taints = []cluster.Taint{{Key: taintKey, Value: "true", Effect: "NoSchedule"}}
@@ -36,7 +37,7 @@ func FuzzNodePools(f *testing.F) {
 		for k, v := range nt.Labels {
 			other.Labels[k] = v
 		}
-		other.Labels[labelInstanceType] = strings.ToLower(instanceType) + "-b"
+		other.Labels[catalog.LabelInstanceType] = strings.ToLower(instanceType) + "-b"
 		opts := Options{
 			LimitHeadroom: headroom, SpotMinValues: minValues, AnyFamily: count%2 == 0, OnDemandFallback: count%3 == 0,
 			CPU: Policy{ConsolidateAfter: consolidateAfter, Nodes: nodes},

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/rightsizer/rightsizer/nodeplan/catalog"
 	"github.com/rightsizer/rightsizer/nodeplan/cluster"
 )
 
@@ -20,29 +21,6 @@ type Use struct {
 	// Count is the number of nodes; 0 leaves the type out.
 	Count int
 }
-
-// The labels NodePools reads from cluster.NodeType.Labels, as Karpenter and
-// its AWS provider name them (research: karpenter_keda.md §1.3).
-const (
-	labelInstanceType    = "node.kubernetes.io/instance-type"
-	labelCapacityType    = "karpenter.sh/capacity-type"
-	labelArch            = "kubernetes.io/arch"
-	labelCategory        = "karpenter.k8s.aws/instance-category"
-	labelFamily          = "karpenter.k8s.aws/instance-family"
-	labelGeneration      = "karpenter.k8s.aws/instance-generation"
-	labelSize            = "karpenter.k8s.aws/instance-size"
-	labelCPU             = "karpenter.k8s.aws/instance-cpu"    // vCPUs
-	labelMemory          = "karpenter.k8s.aws/instance-memory" // MiB
-	labelGPUName         = "karpenter.k8s.aws/instance-gpu-name"
-	labelGPUCount        = "karpenter.k8s.aws/instance-gpu-count"
-	labelGPUManufacturer = "karpenter.k8s.aws/instance-gpu-manufacturer"
-)
-
-// The capacity types rightsizer plans with.
-const (
-	capacityOnDemand = "on-demand"
-	capacitySpot     = "spot"
-)
 
 // Metadata rightsizer puts on the NodePools.
 const (
@@ -196,33 +174,33 @@ func readType(u Use) (nodeType, error) {
 		bad("%d GPUs: want 0..%d", t.gpus, maxGPUs)
 	}
 	gpu := t.gpus > 0
-	t.instanceType = label(labelInstanceType, true)
-	t.arch = label(labelArch, true)
-	t.capacity = label(labelCapacityType, false)
+	t.instanceType = label(catalog.LabelInstanceType, true)
+	t.arch = label(catalog.LabelArch, true)
+	t.capacity = label(catalog.LabelCapacityType, false)
 	switch {
 	case t.capacity == "":
 		t.capacity = nt.CapacityType
 	case nt.CapacityType != "" && nt.CapacityType != t.capacity:
-		bad("capacity type %q, but label %s=%q", nt.CapacityType, labelCapacityType, t.capacity)
+		bad("capacity type %q, but label %s=%q", nt.CapacityType, catalog.LabelCapacityType, t.capacity)
 	}
-	if t.capacity != capacityOnDemand && t.capacity != capacitySpot {
-		bad("capacity type %q: want %s or %s", t.capacity, capacityOnDemand, capacitySpot)
+	if t.capacity != catalog.CapacityTypeOnDemand && t.capacity != catalog.CapacityTypeSpot {
+		bad("capacity type %q: want %s or %s", t.capacity, catalog.CapacityTypeOnDemand, catalog.CapacityTypeSpot)
 	}
-	t.vcpu = number(labelCPU, true, 1, maxVCPU)
-	t.memoryMiB = number(labelMemory, true, 1, maxMemoryMiB)
-	t.category = label(labelCategory, false)
-	t.family = label(labelFamily, !gpu)
-	t.size = label(labelSize, !gpu)
-	t.generation = int(number(labelGeneration, false, 1, math.MaxInt32))
+	t.vcpu = number(catalog.LabelInstanceCPU, true, 1, maxVCPU)
+	t.memoryMiB = number(catalog.LabelInstanceMemory, true, 1, maxMemoryMiB)
+	t.category = label(catalog.LabelInstanceCategory, false)
+	t.family = label(catalog.LabelInstanceFamily, !gpu)
+	t.size = label(catalog.LabelInstanceSize, !gpu)
+	t.generation = int(number(catalog.LabelInstanceGeneration, false, 1, math.MaxInt32))
 	if gpu {
-		t.gpuName = label(labelGPUName, true)
-		if n := number(labelGPUCount, false, 1, maxGPUs); n != 0 && n != int64(t.gpus) {
-			bad("label %s=%d, but the node type has %d GPUs", labelGPUCount, n, t.gpus)
+		t.gpuName = label(catalog.LabelInstanceGPUName, true)
+		if n := number(catalog.LabelInstanceGPUCount, false, 1, maxGPUs); n != 0 && n != int64(t.gpus) {
+			bad("label %s=%d, but the node type has %d GPUs", catalog.LabelInstanceGPUCount, n, t.gpus)
 		}
-		m := nt.Labels[labelGPUManufacturer]
+		m := nt.Labels[catalog.LabelInstanceGPUManufacturer]
 		var ok bool
 		if t.gpuResource, ok = gpuResources[m]; !ok {
-			bad("label %s=%q: want nvidia or amd", labelGPUManufacturer, m)
+			bad("label %s=%q: want nvidia or amd", catalog.LabelInstanceGPUManufacturer, m)
 		}
 	}
 	for _, taint := range nt.Taints {
@@ -309,8 +287,8 @@ func groupTypes(types []nodeType, onDemandFallback bool) []*group {
 	}
 	if onDemandFallback {
 		for _, g := range slices.Clone(groups) {
-			if g.capacity == capacitySpot {
-				od := get(key{g.gpuName, capacityOnDemand})
+			if g.capacity == catalog.CapacityTypeSpot {
+				od := get(key{g.gpuName, catalog.CapacityTypeOnDemand})
 				od.fallback = g.planned
 			}
 		}
@@ -324,7 +302,7 @@ func (g *group) name() string {
 	if g.gpuName != "" {
 		n = "gpu-" + g.gpuName
 	}
-	if g.capacity == capacitySpot {
+	if g.capacity == catalog.CapacityTypeSpot {
 		n += "-spot"
 	}
 	return n
@@ -345,7 +323,7 @@ func (g *group) pool(o Options) (NodePool, error) {
 	if g.gpuName != "" {
 		policy = o.GPU
 	}
-	if g.capacity == capacitySpot {
+	if g.capacity == catalog.CapacityTypeSpot {
 		weight = o.SpotWeight
 	}
 	meta := ObjectMeta{Name: name, Labels: map[string]string{LabelManagedBy: "rightsizer"}}
@@ -354,7 +332,7 @@ func (g *group) pool(o Options) (NodePool, error) {
 		annotations[AnnotationPlannedNodes] = plannedNodes(g.planned)
 	}
 	if len(g.fallback) > 0 {
-		annotations[AnnotationFallbackFor] = o.NamePrefix + (&group{gpuName: g.gpuName, capacity: capacitySpot}).name()
+		annotations[AnnotationFallbackFor] = o.NamePrefix + (&group{gpuName: g.gpuName, capacity: catalog.CapacityTypeSpot}).name()
 	}
 	if len(annotations) > 0 {
 		meta.Annotations = annotations
@@ -418,7 +396,7 @@ func (g *group) requirements(o Options, all []nodeType) []Requirement {
 	}
 	// minValues asks a spot pool for diversity, where n values allow it.
 	minValues := func(n int) *int {
-		if g.capacity != capacitySpot || o.SpotMinValues == 0 || n < o.SpotMinValues {
+		if g.capacity != catalog.CapacityTypeSpot || o.SpotMinValues == 0 || n < o.SpotMinValues {
 			return nil
 		}
 		m := o.SpotMinValues
@@ -428,36 +406,36 @@ func (g *group) requirements(o Options, all []nodeType) []Requirement {
 		return Requirement{Key: key, Operator: "In", Values: vs, MinValues: mv}
 	}
 	reqs := []Requirement{
-		in(labelCapacityType, []string{g.capacity}, nil),
-		in(labelArch, values(func(t nodeType) string { return t.arch }), nil),
+		in(catalog.LabelCapacityType, []string{g.capacity}, nil),
+		in(catalog.LabelArch, values(func(t nodeType) string { return t.arch }), nil),
 	}
 	if g.gpuName != "" {
 		types := values(func(t nodeType) string { return t.instanceType })
 		return append(reqs,
-			in(labelGPUName, []string{g.gpuName}, nil),
-			in(labelInstanceType, types, minValues(len(types))))
+			in(catalog.LabelInstanceGPUName, []string{g.gpuName}, nil),
+			in(catalog.LabelInstanceType, types, minValues(len(types))))
 	}
 	// Category and generation are constraints only when every type has
 	// them (the catalog leaves them out of names it cannot parse), and
 	// AnyFamily only widens a pool they both bound.
 	categorised := !slices.ContainsFunc(all, func(t nodeType) bool { return t.category == "" || t.generation == 0 })
 	if categorised {
-		reqs = append(reqs, in(labelCategory, values(func(t nodeType) string { return t.category }), nil))
+		reqs = append(reqs, in(catalog.LabelInstanceCategory, values(func(t nodeType) string { return t.category }), nil))
 	}
 	if o.AnyFamily && categorised {
 		if mv := minValues(o.SpotMinValues); mv != nil {
-			reqs = append(reqs, Requirement{Key: labelFamily, Operator: "Exists", MinValues: mv})
+			reqs = append(reqs, Requirement{Key: catalog.LabelInstanceFamily, Operator: "Exists", MinValues: mv})
 		}
 	} else {
 		families := values(func(t nodeType) string { return t.family })
-		reqs = append(reqs, in(labelFamily, families, minValues(len(families))))
+		reqs = append(reqs, in(catalog.LabelInstanceFamily, families, minValues(len(families))))
 	}
 	if categorised {
 		floor := slices.MinFunc(all, func(a, b nodeType) int { return a.generation - b.generation }).generation
 		// Gt floor−1 rather than Gte floor: Gt works with every Karpenter v1.
-		reqs = append(reqs, Requirement{Key: labelGeneration, Operator: "Gt", Values: []string{strconv.Itoa(floor - 1)}})
+		reqs = append(reqs, Requirement{Key: catalog.LabelInstanceGeneration, Operator: "Gt", Values: []string{strconv.Itoa(floor - 1)}})
 	}
-	return append(reqs, in(labelSize, values(func(t nodeType) string { return t.size }), nil))
+	return append(reqs, in(catalog.LabelInstanceSize, values(func(t nodeType) string { return t.size }), nil))
 }
 
 // limits returns the types' capacity plus headroom, rounded up: vCPUs,

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/rightsizer/rightsizer/internal/golden"
+	"github.com/rightsizer/rightsizer/nodeplan/catalog"
 	"github.com/rightsizer/rightsizer/nodeplan/cluster"
 )
 
@@ -29,22 +30,22 @@ func ec2(name, capacity, arch string, vcpu, memMiB, gpus int, gpuName string, gp
 	}
 	family, _, _ := strings.Cut(name, ".")
 	labels := map[string]string{
-		labelInstanceType: name,
-		labelCapacityType: capacity,
-		labelArch:         arch,
-		labelCategory:     m[1],
-		labelFamily:       family,
-		labelGeneration:   m[2],
-		labelSize:         m[3],
-		labelCPU:          strconv.Itoa(vcpu),
-		labelMemory:       strconv.Itoa(memMiB),
+		catalog.LabelInstanceType:       name,
+		catalog.LabelCapacityType:       capacity,
+		catalog.LabelArch:               arch,
+		catalog.LabelInstanceCategory:   m[1],
+		catalog.LabelInstanceFamily:     family,
+		catalog.LabelInstanceGeneration: m[2],
+		catalog.LabelInstanceSize:       m[3],
+		catalog.LabelInstanceCPU:        strconv.Itoa(vcpu),
+		catalog.LabelInstanceMemory:     strconv.Itoa(memMiB),
 	}
 	t := cluster.NodeType{Name: name, CapacityType: capacity, GPUs: gpus, Labels: labels}
 	if gpus > 0 {
-		labels[labelGPUName] = gpuName
-		labels[labelGPUCount] = strconv.Itoa(gpus)
+		labels[catalog.LabelInstanceGPUName] = gpuName
+		labels[catalog.LabelInstanceGPUCount] = strconv.Itoa(gpus)
 		labels["karpenter.k8s.aws/instance-gpu-memory"] = strconv.Itoa(gpuMemMiB)
-		labels[labelGPUManufacturer] = "nvidia"
+		labels[catalog.LabelInstanceGPUManufacturer] = "nvidia"
 		t.GPUModel = strings.ToUpper(gpuName)
 	}
 	return t
@@ -71,8 +72,8 @@ func p548XL(c string) cluster.NodeType {
 }
 
 const (
-	od   = capacityOnDemand
-	spot = capacitySpot
+	od   = catalog.CapacityTypeOnDemand
+	spot = catalog.CapacityTypeSpot
 )
 
 // goldenCases are the plans whose YAML is pinned under testdata, and which
@@ -182,7 +183,7 @@ func checkPool(t testing.TB, p NodePool) {
 	reqs := s.Template.Spec.Requirements
 	require.NotEmpty(t, reqs)
 	require.LessOrEqual(t, len(reqs), 100)
-	require.Equal(t, labelCapacityType, reqs[0].Key)
+	require.Equal(t, catalog.LabelCapacityType, reqs[0].Key)
 	keys := map[string]bool{}
 	for _, r := range reqs {
 		require.False(t, keys[r.Key], "requirement %s twice", r.Key)
@@ -220,7 +221,7 @@ func checkPool(t testing.TB, p NodePool) {
 		require.NoError(t, err, k)
 		require.Positive(t, q.Sign(), k)
 	}
-	if slices.ContainsFunc(reqs, func(r Requirement) bool { return r.Key == labelGPUName }) {
+	if slices.ContainsFunc(reqs, func(r Requirement) bool { return r.Key == catalog.LabelInstanceGPUName }) {
 		require.True(t, slices.ContainsFunc(s.Template.Spec.Taints, func(t Taint) bool {
 			return (t.Key == "nvidia.com/gpu" || t.Key == "amd.com/gpu") && (t.Effect == "NoSchedule" || t.Effect == "NoExecute")
 		}), "GPU pool %s without a GPU taint", p.Metadata.Name)
@@ -364,7 +365,7 @@ func TestWeightsAndMinValues(t *testing.T) {
 					if r.MinValues != nil {
 						minValues[n] = *r.MinValues
 					}
-					if r.Key == labelFamily {
+					if r.Key == catalog.LabelInstanceFamily {
 						families[n] = r.Operator
 					}
 				}
@@ -484,30 +485,30 @@ func TestInputErrors(t *testing.T) {
 		{name: "negative count", used: []Use{{m7iXL(od), -1}}, want: []string{`node type "m7i.xlarge": count -1`}},
 		{name: "huge count", used: []Use{{m7iXL(od), 1 << 30}}, want: []string{"count 1073741824"}},
 		{name: "huge sum", used: []Use{{m7iXL(od), 1 << 20}, {m7iXL(od), 1}}, want: []string{"more than 1048576 nodes"}},
-		{name: "no instance type", used: []Use{{without(m7iXL(od), labelInstanceType), 1}}, want: []string{
+		{name: "no instance type", used: []Use{{without(m7iXL(od), catalog.LabelInstanceType), 1}}, want: []string{
 			`node type "m7i.xlarge": label node.kubernetes.io/instance-type missing`,
 		}},
-		{name: "no size", used: []Use{{without(m7iXL(od), labelSize), 1}}, want: []string{"label karpenter.k8s.aws/instance-size missing"}},
-		{name: "no family", used: []Use{{without(m7iXL(od), labelFamily), 1}}, want: []string{"label karpenter.k8s.aws/instance-family missing"}},
-		{name: "no memory", used: []Use{{without(g6XL(od), labelMemory), 1}}, want: []string{"label karpenter.k8s.aws/instance-memory missing"}},
-		{name: "no gpu name", used: []Use{{without(g6XL(od), labelGPUName), 1}}, want: []string{"label karpenter.k8s.aws/instance-gpu-name missing"}},
-		{name: "bad cpu", used: []Use{{with(m7iXL(od), labelCPU, "4.5"), 1}}, want: []string{`label karpenter.k8s.aws/instance-cpu="4.5": want an integer 1..16384`}},
-		{name: "zero memory", used: []Use{{with(m7iXL(od), labelMemory, "0"), 1}}, want: []string{`instance-memory="0"`}},
-		{name: "bad generation", used: []Use{{with(m7iXL(od), labelGeneration, "seven"), 1}}, want: []string{`instance-generation="seven"`}},
-		{name: "bad label value", used: []Use{{with(m7iXL(od), labelSize, "x large"), 1}}, want: []string{`label karpenter.k8s.aws/instance-size="x large"`}},
-		{name: "capacity type", used: []Use{{with(m7iXL("reserved"), labelCapacityType, "reserved"), 1}}, want: []string{`capacity type "reserved": want on-demand or spot`}},
+		{name: "no size", used: []Use{{without(m7iXL(od), catalog.LabelInstanceSize), 1}}, want: []string{"label karpenter.k8s.aws/instance-size missing"}},
+		{name: "no family", used: []Use{{without(m7iXL(od), catalog.LabelInstanceFamily), 1}}, want: []string{"label karpenter.k8s.aws/instance-family missing"}},
+		{name: "no memory", used: []Use{{without(g6XL(od), catalog.LabelInstanceMemory), 1}}, want: []string{"label karpenter.k8s.aws/instance-memory missing"}},
+		{name: "no gpu name", used: []Use{{without(g6XL(od), catalog.LabelInstanceGPUName), 1}}, want: []string{"label karpenter.k8s.aws/instance-gpu-name missing"}},
+		{name: "bad cpu", used: []Use{{with(m7iXL(od), catalog.LabelInstanceCPU, "4.5"), 1}}, want: []string{`label karpenter.k8s.aws/instance-cpu="4.5": want an integer 1..16384`}},
+		{name: "zero memory", used: []Use{{with(m7iXL(od), catalog.LabelInstanceMemory, "0"), 1}}, want: []string{`instance-memory="0"`}},
+		{name: "bad generation", used: []Use{{with(m7iXL(od), catalog.LabelInstanceGeneration, "seven"), 1}}, want: []string{`instance-generation="seven"`}},
+		{name: "bad label value", used: []Use{{with(m7iXL(od), catalog.LabelInstanceSize, "x large"), 1}}, want: []string{`label karpenter.k8s.aws/instance-size="x large"`}},
+		{name: "capacity type", used: []Use{{with(m7iXL("reserved"), catalog.LabelCapacityType, "reserved"), 1}}, want: []string{`capacity type "reserved": want on-demand or spot`}},
 		{name: "capacity type missing", used: []Use{{func() cluster.NodeType {
-			nt := without(m7iXL(od), labelCapacityType)
+			nt := without(m7iXL(od), catalog.LabelCapacityType)
 			nt.CapacityType = ""
 			return nt
 		}(), 1}}, want: []string{`capacity type "": want on-demand or spot`}},
-		{name: "capacity types disagree", used: []Use{{with(m7iXL(od), labelCapacityType, spot), 1}}, want: []string{
+		{name: "capacity types disagree", used: []Use{{with(m7iXL(od), catalog.LabelCapacityType, spot), 1}}, want: []string{
 			`capacity type "on-demand", but label karpenter.sh/capacity-type="spot"`,
 		}},
-		{name: "gpu count", used: []Use{{with(g6XL(od), labelGPUCount, "2"), 1}}, want: []string{"instance-gpu-count=2, but the node type has 1 GPUs"}},
+		{name: "gpu count", used: []Use{{with(g6XL(od), catalog.LabelInstanceGPUCount, "2"), 1}}, want: []string{"instance-gpu-count=2, but the node type has 1 GPUs"}},
 		{name: "gpus negative", used: []Use{{func() cluster.NodeType { nt := m7iXL(od); nt.GPUs = -1; return nt }(), 1}}, want: []string{"-1 GPUs"}},
-		{name: "manufacturer", used: []Use{{with(g6XL(od), labelGPUManufacturer, "intel"), 1}}, want: []string{`instance-gpu-manufacturer="intel": want nvidia or amd`}},
-		{name: "gpu name makes a bad pool name", used: []Use{{with(g6XL(od), labelGPUName, "L4"), 1}}, want: []string{`pool name "gpu-L4"`}},
+		{name: "manufacturer", used: []Use{{with(g6XL(od), catalog.LabelInstanceGPUManufacturer, "intel"), 1}}, want: []string{`instance-gpu-manufacturer="intel": want nvidia or amd`}},
+		{name: "gpu name makes a bad pool name", used: []Use{{with(g6XL(od), catalog.LabelInstanceGPUName, "L4"), 1}}, want: []string{`pool name "gpu-L4"`}},
 		{name: "bad taint", used: []Use{{tainted(m7iXL(od), cluster.Taint{Key: "dedicated", Value: "a b", Effect: "Sometimes"}), 1}}, want: []string{
 			"taint dedicated=a b:Sometimes", "value:", "effect: want NoSchedule",
 		}},
@@ -515,10 +516,10 @@ func TestInputErrors(t *testing.T) {
 		{name: "taints differ in a pool", used: []Use{
 			{tainted(m7iXL(od), cluster.Taint{Key: "dedicated", Value: "batch", Effect: "NoSchedule"}), 1}, {c7iXL(od), 1},
 		}, want: []string{`pool "general": node types "m7i.xlarge" and "c7i.xlarge" carry different taints`}},
-		{name: "same type, other labels", used: []Use{{m7iXL(od), 1}, {with(m7iXL(od), labelArch, "arm64"), 1}}, want: []string{
+		{name: "same type, other labels", used: []Use{{m7iXL(od), 1}, {with(m7iXL(od), catalog.LabelArch, "arm64"), 1}}, want: []string{
 			`node type "m7i.xlarge" (on-demand) given twice with different labels`,
 		}},
-		{name: "every bad type", used: []Use{{without(m7iXL(od), labelSize), 1}, {without(c7iXL(od), labelArch), 1}}, want: []string{
+		{name: "every bad type", used: []Use{{without(m7iXL(od), catalog.LabelInstanceSize), 1}, {without(c7iXL(od), catalog.LabelArch), 1}}, want: []string{
 			`node type "m7i.xlarge": label karpenter.k8s.aws/instance-size missing`, `node type "c7i.xlarge": label kubernetes.io/arch missing`,
 		}},
 	}
@@ -540,7 +541,7 @@ func TestInputErrors(t *testing.T) {
 func TestGPUTaints(t *testing.T) {
 	t.Parallel()
 	amd := ec2("g4ad.xlarge", od, "amd64", 4, 16384, 1, "radeon-pro-v520", 8192)
-	amd.Labels[labelGPUManufacturer] = "amd"
+	amd.Labels[catalog.LabelInstanceGPUManufacturer] = "amd"
 	pools, err := NodePools([]Use{{p548XL(od), 1}, {g6XL(od), 1}, {amd, 1}}, Options{})
 	require.NoError(t, err)
 	got := map[string][]Taint{}
@@ -575,8 +576,8 @@ func TestGPUPreferNoSchedule(t *testing.T) {
 func TestUncategorised(t *testing.T) {
 	t.Parallel()
 	odd := m7iXL(od)
-	delete(odd.Labels, labelCategory)
-	delete(odd.Labels, labelGeneration)
+	delete(odd.Labels, catalog.LabelInstanceCategory)
+	delete(odd.Labels, catalog.LabelInstanceGeneration)
 	for _, anyFamily := range []bool{false, true} {
 		pools, err := NodePools([]Use{{odd, 1}, {c7iXL(od), 1}}, Options{AnyFamily: anyFamily})
 		require.NoError(t, err)
@@ -586,6 +587,6 @@ func TestUncategorised(t *testing.T) {
 		for _, r := range pools[0].Spec.Template.Spec.Requirements {
 			keys = append(keys, r.Key)
 		}
-		require.Equal(t, []string{labelCapacityType, labelArch, labelFamily, labelSize}, keys)
+		require.Equal(t, []string{catalog.LabelCapacityType, catalog.LabelArch, catalog.LabelInstanceFamily, catalog.LabelInstanceSize}, keys)
 	}
 }

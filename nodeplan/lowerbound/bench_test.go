@@ -56,8 +56,8 @@ func BenchmarkCompute(b *testing.B) {
 		pods  func(testing.TB) []cluster.Pod
 		types []cluster.NodeType
 	}{
-		{"synthetic-10k/aws-344", func(testing.TB) []cluster.Pod { return syntheticPods(10000, 1) }, awsTypes(true, 0.4)},
-		{"openb-default/aws-172", openbDefault, awsTypes(false, 0)},
+		{"synthetic-10k/aws-344", func(testing.TB) []cluster.Pod { return syntheticPods(10000, 1) }, catalogTypes(b, true, false)},
+		{"openb-default/aws-172", openbDefault, catalogTypes(b, false, false)},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {

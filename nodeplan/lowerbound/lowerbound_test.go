@@ -231,7 +231,7 @@ func TestCancel(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := Compute(ctx, syntheticPods(100, 1), awsTypes(false, 0), Options{})
+	_, err := Compute(ctx, syntheticPods(100, 1), catalogTypes(t, false, false), Options{})
 	require.ErrorIs(t, err, context.Canceled)
 }
 
@@ -239,7 +239,7 @@ func TestCancel(t *testing.T) {
 // a valid bound, no higher than the LP's.
 func TestTimeLimit(t *testing.T) {
 	t.Parallel()
-	pods, types := syntheticPods(500, 2), awsTypes(false, 0)
+	pods, types := syntheticPods(500, 2), catalogTypes(t, false, false)
 	full, err := Compute(t.Context(), pods, types, Options{})
 	require.NoError(t, err)
 	short, err := Compute(t.Context(), pods, types, Options{TimeLimit: 1})
@@ -254,7 +254,7 @@ func TestTimeLimit(t *testing.T) {
 // enough classes close to it.
 func TestMergedClasses(t *testing.T) {
 	t.Parallel()
-	pods, types := syntheticPods(400, 3), awsTypes(false, 0)
+	pods, types := syntheticPods(400, 3), catalogTypes(t, false, false)
 	exact, err := Compute(t.Context(), pods, types, Options{MaxClasses: MaxMaxClasses})
 	require.NoError(t, err)
 	for _, k := range []int{16, 128} {
@@ -329,7 +329,7 @@ func TestInvert(t *testing.T) {
 // TestConcurrent runs Compute from several goroutines on shared input.
 func TestConcurrent(t *testing.T) {
 	t.Parallel()
-	pods, types := syntheticPods(100, 4), awsTypes(false, 0)
+	pods, types := syntheticPods(100, 4), catalogTypes(t, false, false)
 	want, err := Compute(t.Context(), pods, types, Options{})
 	require.NoError(t, err)
 	errs := make(chan error, 4)

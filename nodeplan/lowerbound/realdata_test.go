@@ -30,7 +30,7 @@ func TestOpenbDefault(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			types := awsTypes(tt.spot, 0.4)
+			types := catalogTypes(t, tt.spot, false)
 			start := time.Now()
 			b, err := Compute(t.Context(), pods, types, tt.opts)
 			require.NoError(t, err)

@@ -2,16 +2,15 @@ package openb
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rightsizer/rightsizer/internal/realdata"
 	"github.com/rightsizer/rightsizer/nodeplan/cluster"
 	"github.com/rightsizer/rightsizer/recommender"
-	"github.com/rightsizer/rightsizer/recommender/replay"
 )
 
 const podHeader = "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n"
@@ -151,27 +150,11 @@ func TestSpecInvertsReadPods(t *testing.T) {
 	}
 }
 
-// envRequireData turns a missing real dataset from a skipped test into a
-// failure (make test and CI set it).
-const envRequireData = "RIGHTSIZER_REQUIRE_DATA"
-
-func locateReal(t testing.TB, name string) string {
-	t.Helper()
-	dir, err := replay.Locate(name)
-	if err != nil {
-		if os.Getenv(envRequireData) == "1" {
-			t.Fatalf("real data required (%s=1): %v", envRequireData, err)
-		}
-		t.Skipf("real data not found, skipping (set %s or %s=1 to require it): %v", replay.EnvData, envRequireData, err)
-	}
-	return dir
-}
-
 // TestRealFiles reads every trace file and checks the totals research/fgd.md
 // gives for them.
 func TestRealFiles(t *testing.T) {
 	t.Parallel()
-	dir := locateReal(t, "alibaba-gpu-2023")
+	dir := realdata.Dir(t, "alibaba-gpu-2023")
 	nodes, err := LoadNodes(filepath.Join(dir, "openb_node_list_gpu_node.csv"))
 	require.NoError(t, err)
 	require.Len(t, nodes, 1213)

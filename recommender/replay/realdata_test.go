@@ -15,7 +15,8 @@ import (
 const envRequireData = "RIGHTSIZER_REQUIRE_DATA"
 
 // locateReal finds a real dataset, or skips t (fails it when
-// RIGHTSIZER_REQUIRE_DATA=1).
+// RIGHTSIZER_REQUIRE_DATA=1): internal/realdata.Dir for replay's own
+// tests, which cannot import it (it imports replay).
 func locateReal(t testing.TB, name string) string {
 	t.Helper()
 	dir, err := Locate(name)

@@ -3,13 +3,13 @@ package sketch_test
 import (
 	"context"
 	"math"
-	"os"
 	"sort"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rightsizer/rightsizer/internal/realdata"
 	"github.com/rightsizer/rightsizer/recommender"
 	"github.com/rightsizer/rightsizer/recommender/replay"
 	"github.com/rightsizer/rightsizer/recommender/sketch"
@@ -41,14 +41,7 @@ func (s *seriesSink) UpsertWorkload(recommender.Workload) error { return nil }
 // exact quantiles of the 50 real Bitbrains VMs' CPU and memory series.
 func TestAccuracyBitbrains(t *testing.T) {
 	t.Parallel()
-	dir, err := replay.Locate("bitbrains-rnd/2013-7")
-	if err != nil {
-		if os.Getenv("RIGHTSIZER_REQUIRE_DATA") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip("real traces not found:", err)
-	}
-	src, err := replay.Open(dir, replay.DefaultOptions())
+	src, err := replay.Open(realdata.Dir(t, "bitbrains-rnd/2013-7"), replay.DefaultOptions())
 	require.NoError(t, err)
 	sink := &seriesSink{cpu: map[recommender.ContainerKey][]float64{}, mem: map[recommender.ContainerKey][]float64{}}
 	require.NoError(t, src.Run(context.Background(), sink))

@@ -1,34 +1,15 @@
 package gpu
 
 import (
-	"os"
 	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rightsizer/rightsizer/internal/realdata"
 	"github.com/rightsizer/rightsizer/recommender"
 	"github.com/rightsizer/rightsizer/recommender/gpushape"
-	"github.com/rightsizer/rightsizer/recommender/replay"
 )
-
-// envRequireData turns a missing real dataset from a skipped test into a
-// failure (make test and CI set it), as in package replay's tests.
-const envRequireData = "RIGHTSIZER_REQUIRE_DATA"
-
-// locateReal finds a real dataset under shared/data, or skips t (fails it
-// when RIGHTSIZER_REQUIRE_DATA=1).
-func locateReal(t testing.TB, name string) string {
-	t.Helper()
-	dir, err := replay.Locate(name)
-	if err != nil {
-		if os.Getenv(envRequireData) == "1" {
-			t.Fatalf("real data required (%s=1): %v", envRequireData, err)
-		}
-		t.Skipf("real data not found, skipping (set %s or %s=1 to require it): %v", replay.EnvData, envRequireData, err)
-	}
-	return dir
-}
 
 // TestRealTraceInvariants walks the first 12 pods of the GenAI trace (by
 // name: full-day pods and two that stop after about 6 h) under every
@@ -36,7 +17,7 @@ func locateReal(t testing.TB, name string) string {
 // policies decide.
 func TestRealTraceInvariants(t *testing.T) {
 	t.Parallel()
-	tr, err := Load(locateReal(t, "alibaba-genai-2026"))
+	tr, err := Load(realdata.Dir(t, "alibaba-genai-2026"))
 	require.NoError(t, err)
 	require.Len(t, tr.Pods, 80)
 	tr.Pods = tr.Pods[:12]
