@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"path/filepath"
 	"time"
 
@@ -124,7 +123,7 @@ func RunPlanEval(ctx context.Context, opts PlanEvalOptions) (*PlanEvalResult, er
 	res.LowerBoundMethod, res.GapPct = plan.LowerBoundMethod, plan.GapPct
 	res.PlanByType, res.PlanUtilisation, res.PlanUnplaced = plan.ByType, plan.Utilisation, len(plan.Unplaced)
 
-	sample := SamplePods(pods, 10_000, 1)
+	sample := openb.Sample(pods, 10_000, 1)
 	runs := max(opts.TimingRuns, 1)
 	if opts.TimingRuns == 0 {
 		runs = 3
@@ -150,18 +149,6 @@ func RunPlanEval(ctx context.Context, opts PlanEvalOptions) (*PlanEvalResult, er
 // onto GPU nodes).
 func PlanEvalTypes() ([]cluster.NodeType, error) {
 	return catalog.AWSUSEast1().NodeTypes(catalog.NodeTypeOptions{})
-}
-
-// SamplePods draws n pods from pods with replacement, with a fixed seed,
-// renamed so that names stay unique.
-func SamplePods(pods []cluster.Pod, n int, seed uint64) []cluster.Pod {
-	rng := rand.New(rand.NewPCG(seed, 0))
-	out := make([]cluster.Pod, n)
-	for i := range out {
-		out[i] = pods[rng.IntN(len(pods))]
-		out[i].Name = fmt.Sprintf("sample-%05d", i)
-	}
-	return out
 }
 
 func planTargets(r *PlanEvalResult) []Target {

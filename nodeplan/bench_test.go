@@ -7,6 +7,7 @@ import (
 
 	"github.com/rightsizer/rightsizer/nodeplan"
 	"github.com/rightsizer/rightsizer/nodeplan/cluster"
+	"github.com/rightsizer/rightsizer/nodeplan/openb"
 )
 
 // benchPlan plans pods on types b.N times and reports pods/s, nodes, the
@@ -33,7 +34,7 @@ func benchPlan(b *testing.B, pods []cluster.Pod, types []cluster.NodeType) {
 // Alibaba openb trace onto the AWS catalog's on-demand and spot types
 // (344 node types): the 2-second target.
 func BenchmarkPlan10k(b *testing.B) {
-	benchPlan(b, samplePods(openbPods(b), 10_000, 1), awsTypes(b, true))
+	benchPlan(b, openb.Sample(openbPods(b), 10_000, 1), awsTypes(b, true))
 }
 
 // BenchmarkPlanOpenb plans the trace's 8,152 pods onto the on-demand AWS

@@ -1,7 +1,6 @@
 package nodeplan_test
 
 import (
-	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
@@ -41,16 +40,6 @@ func awsTypes(tb testing.TB, spot bool) []cluster.NodeType {
 	types, err := cat.NodeTypes(opts)
 	require.NoError(tb, err)
 	return types
-}
-
-// samplePods draws n pods from pods with a fixed seed (with replacement).
-func samplePods(pods []cluster.Pod, n int, seed uint64) []cluster.Pod {
-	rng := rand.New(rand.NewPCG(seed, 0))
-	out := make([]cluster.Pod, n)
-	for i := range out {
-		out[i] = pods[rng.IntN(len(pods))]
-	}
-	return out
 }
 
 // TestOpenbTrace plans the trace's 8,152 pods on the on-demand AWS catalog

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -429,4 +430,18 @@ func Spec(p *cluster.Pod) (numGPU, gpuMilli int, gpuSpec string) {
 		numGPU, gpuMilli = 1, g.Milli
 	}
 	return numGPU, gpuMilli, strings.Join(p.GPU.Models, "|")
+}
+
+// Sample draws n pods from pods uniformly with replacement, the same for a
+// seed, each renamed "sample-NNNNN" so that names stay unique: a larger or
+// smaller workload with the trace's mix, for benchmarks. pods must not be
+// empty.
+func Sample(pods []cluster.Pod, n int, seed uint64) []cluster.Pod {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	out := make([]cluster.Pod, n)
+	for i := range out {
+		out[i] = pods[rng.IntN(len(pods))]
+		out[i].Name = fmt.Sprintf("sample-%05d", i)
+	}
+	return out
 }

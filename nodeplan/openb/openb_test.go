@@ -243,3 +243,20 @@ func FuzzReadNodes(f *testing.F) {
 		}
 	})
 }
+
+func TestSample(t *testing.T) {
+	pods := []cluster.Pod{{Name: "a", CPU: 1}, {Name: "b", CPU: 2}, {Name: "c", CPU: 3}}
+	s := Sample(pods, 300, 7)
+	require.Len(t, s, 300)
+	require.Equal(t, s, Sample(pods, 300, 7), "the same for a seed")
+	require.NotEqual(t, s, Sample(pods, 300, 8))
+	seen := map[string]bool{}
+	drawn := map[recommender.MilliCPU]int{}
+	for _, p := range s {
+		require.False(t, seen[p.Name], "names stay unique")
+		seen[p.Name] = true
+		drawn[p.CPU]++
+	}
+	require.Len(t, drawn, 3, "every pod drawn")
+	require.Equal(t, "a", pods[0].Name, "the input is not changed")
+}
