@@ -604,6 +604,13 @@ func validName(s string) bool {
 	return true
 }
 
+// validInstanceName reports whether s could name an instance type of a
+// catalog: a family and a size, each a validName, joined by one '.'.
+func validInstanceName(s string) bool {
+	family, size, ok := strings.Cut(s, ".")
+	return ok && validName(family) && validName(size)
+}
+
 // cheapestGPUs returns, per GPU model, the instance type with the lowest
 // price per GPU (ties: fewer GPUs per instance, then name), sorted by
 // model.

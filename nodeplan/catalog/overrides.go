@@ -67,8 +67,8 @@ func (o Overrides) Validate() error {
 	discount("spot discount", o.SpotDiscount)
 	for _, name := range slices.Sorted(maps.Keys(o.Prices)) {
 		p := o.Prices[name]
-		if name == "" {
-			errs = append(errs, errors.New("price override for an empty instance type name"))
+		if !validInstanceName(name) {
+			errs = append(errs, fmt.Errorf("price override for %q, which is not an instance type name such as m5.large", clip(name)))
 		}
 		for _, v := range []struct {
 			kind  string
@@ -181,8 +181,8 @@ type overrideEntry struct {
 func addEntry(o *Overrides, e overrideEntry, first map[string]int, fail func(col string, err error)) {
 	var p PriceOverride
 	bad := false
-	if e.name == "" {
-		fail("name", errors.New("want an instance type name"))
+	if !validInstanceName(e.name) {
+		fail("name", fmt.Errorf("want an instance type name such as m5.large, got %q", clip(e.name)))
 		bad = true
 	}
 	for _, v := range []struct {

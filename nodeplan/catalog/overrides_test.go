@@ -93,7 +93,7 @@ func TestWithOverridesErrors(t *testing.T) {
 		{"infinite price", catalog.Overrides{Prices: map[string]catalog.PriceOverride{"m5.large": {OnDemand: math.Inf(1)}}},
 			[]string{`instance type "m5.large": on-demand price +Inf`}},
 		{"empty name", catalog.Overrides{Prices: map[string]catalog.PriceOverride{"": {OnDemand: 1}}},
-			[]string{"price override for an empty instance type name"}},
+			[]string{`price override for "", which is not an instance type name such as m5.large`}},
 		{"unknown types", catalog.Overrides{Prices: map[string]catalog.PriceOverride{"m9.large": {OnDemand: 1}, "a1.b": {Spot: 1}}},
 			[]string{`price override for instance type "a1.b", which is not in the catalog`, `"m9.large"`}},
 	} {
@@ -172,6 +172,8 @@ func TestLoadOverridesErrors(t *testing.T) {
 		{"csv empty name", "name,price_od\n,0.1\n", []string{"line 2, column name: want an instance type name"}},
 		{"csv repeated", "name,price_od\nm5.large,0.1\nm5.large,0.2\n", []string{"line 3, column name: repeated instance type \"m5.large\" (first at line 2)"}},
 		{"csv short row", "name,price_od\nm5.large\n", []string{"line 2: wrong number of fields"}},
+		{"csv not a name", "name,price_od\nM5 Large,1\n", []string{`line 2, column name: want an instance type name such as m5.large, got "M5 Large"`}},
+		{"yaml invalid UTF-8 name", "prices:\n- {name: \"m5.\\x80\", price_od: 1}\n", []string{"want an instance type name such as m5.large"}},
 		{"yaml unknown key", "spot_discount: 0.5\nreserved: 0.2\n", []string{"line 2, reserved: unknown key: want on_demand_discount, spot_discount or prices"}},
 		{"yaml discount 1", "on_demand_discount: 1\n", []string{"line 1, on_demand_discount: want a fraction in [0, 1), got \"1\""}},
 		{"yaml discount NaN", "spot_discount: .nan\n", []string{"line 1, spot_discount: want a fraction in [0, 1), got \".nan\""}},
