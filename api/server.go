@@ -23,6 +23,7 @@ import (
 type Engine interface {
 	recommender.Sink
 	List(f recommender.Filter) []recommender.Recommendation
+	ListWorkloads(f recommender.Filter) []recommender.WorkloadRecommendations
 	Workload(k recommender.WorkloadKey) ([]recommender.Recommendation, error)
 	Workloads() []recommender.Workload
 	Subscribe(ctx context.Context, o recommender.SubscribeOptions) <-chan recommender.Change

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -47,30 +48,31 @@ type entry struct {
 	wire []byte
 }
 
-// takeSnapshot builds a snapshot from the engine's current state.
+// takeSnapshot builds a snapshot from the engine's current state. It
+// yields between batches of workloads: with GOMAXPROCS 2, a snapshot of
+// 10,000 workloads would otherwise hold a P for tens of milliseconds and
+// delay the very lists it serves (make bench-api: list p99).
 func takeSnapshot(e Engine, resume string) *snapshot {
-	lbls := map[recommender.WorkloadKey]map[string]string{}
-	for _, w := range e.Workloads() {
-		lbls[w.Key] = w.Labels
-	}
-	recs := e.List(recommender.Filter{}) // sorted by container key
-	s := &snapshot{resume: resume}
-	for len(recs) > 0 {
-		n := 1
-		for n < len(recs) && recs[n].WorkloadKey == recs[0].WorkloadKey {
-			n++
-		}
-		k := recs[0].WorkloadKey
-		msg := workloadRecommendation(k, lbls[k], recs[:n])
+	ws := e.ListWorkloads(recommender.Filter{})
+	s := &snapshot{resume: resume, byName: make([]*entry, 0, len(ws))}
+	for i := range ws {
+		w := &ws[i]
+		msg := workloadRecommendation(w.Key, w.Labels, w.Recommendations)
 		flags, _ := engineFlags(msg.GetFlags()) // the containers' union, as the message carries it
-		s.byName = append(s.byName, &entry{key: k, labels: lbls[k], savings: msg.GetMonthlySavingsUsd(),
+		s.byName = append(s.byName, &entry{key: w.Key, labels: w.Labels, savings: msg.GetMonthlySavingsUsd(),
 			risk: msg.GetMaxRiskFraction(), flags: flags, wire: listWire(msg)})
-		recs = recs[n:]
+		if i%snapshotYieldEvery == snapshotYieldEvery-1 {
+			runtime.Gosched()
+		}
 	}
 	s.bySavings = sortedBy(rightsizerv1.RecommendationOrder_RECOMMENDATION_ORDER_SAVINGS, s.byName)
 	s.byRisk = sortedBy(rightsizerv1.RecommendationOrder_RECOMMENDATION_ORDER_RISK, s.byName)
 	return s
 }
+
+// snapshotYieldEvery is how many workloads takeSnapshot encodes between
+// yields (about a millisecond of work).
+const snapshotYieldEvery = 100
 
 // sortedBy returns a copy of es in order o.
 func sortedBy(o rightsizerv1.RecommendationOrder, es []*entry) []*entry {
@@ -281,12 +283,16 @@ const listRecommendationsField = 1
 
 // listWire encodes m as one element of that repeated field.
 func listWire(m *rightsizerv1.WorkloadRecommendation) []byte {
-	b, err := proto.Marshal(m)
+	n := proto.Size(m)
+	out := make([]byte, 0, protowire.SizeTag(listRecommendationsField)+protowire.SizeVarint(uint64(n))+n)
+	out = protowire.AppendTag(out, listRecommendationsField, protowire.BytesType)
+	out = protowire.AppendVarint(out, uint64(n))
+	// The size was just computed: marshal into the same buffer, once.
+	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(out, m)
 	if err != nil { // a message built by this package always marshals
 		panic(fmt.Sprintf("marshal %s: %v", m.GetWorkload(), err))
 	}
-	out := protowire.AppendTag(make([]byte, 0, len(b)+8), listRecommendationsField, protowire.BytesType)
-	return protowire.AppendBytes(out, b)
+	return out
 }
 
 // labels returns workload k's labels, or nil if the snapshot (which may

@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"maps"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -559,6 +560,14 @@ func (e *Engine) Workloads() []Workload {
 	return out
 }
 
+// workload returns the inventory's record of k (immutable once stored),
+// nil if none. A caller may hold a stripe lock.
+func (e *Engine) workload(k WorkloadKey) *Workload {
+	e.inv.mu.RLock()
+	defer e.inv.mu.RUnlock()
+	return e.inv.workloads[k]
+}
+
 // input gathers what a recommendation needs from the inventory and the
 // policy. It takes the inventory's read lock, so a caller may hold a
 // stripe lock (the allowed order) but not the inventory lock.
@@ -654,37 +663,68 @@ func (f *Filter) match(k *WorkloadKey) bool {
 // with or without usage, sorted by key. It costs a few microseconds per
 // container and holds each stripe's lock only while reading that stripe.
 func (e *Engine) List(f Filter) []Recommendation {
-	pol := e.policy.Load()
-	// Snapshot the inventory first, so no inventory lock is held while
-	// stripes are read.
-	inputs := map[ContainerKey]estimateInput{}
+	recs, _ := e.list(f)
+	return recs
+}
+
+// WorkloadRecommendations is one workload's entry of ListWorkloads.
+type WorkloadRecommendations struct {
+	Key WorkloadKey
+	// Labels are the inventory's labels, nil if it does not know the
+	// workload. The map is shared with the engine and must not be
+	// modified: the engine never changes a stored map (UpsertWorkload
+	// replaces it), so reading it needs no lock.
+	Labels map[string]string
+	// Recommendations has one entry per container, sorted by name.
+	Recommendations []Recommendation
+}
+
+// ListWorkloads is List grouped by workload, with each workload's labels,
+// sorted by key: a list snapshot in one pass, without the copy of the
+// inventory that Workloads makes.
+func (e *Engine) ListWorkloads(f Filter) []WorkloadRecommendations {
+	recs, ws := e.list(f)
+	var out []WorkloadRecommendations
+	for len(recs) > 0 {
+		n := 1
+		for n < len(recs) && recs[n].WorkloadKey == recs[0].WorkloadKey {
+			n++
+		}
+		k := recs[0].WorkloadKey
+		var lbls map[string]string
+		if w := ws[k]; w != nil {
+			lbls = w.Labels
+		}
+		out = append(out, WorkloadRecommendations{Key: k, Labels: lbls, Recommendations: recs[:n:n]})
+		recs = recs[n:]
+	}
+	return out
+}
+
+// list computes List(f) and returns it with the inventory's records of
+// the matching workloads (immutable once stored, see UpsertWorkload).
+func (e *Engine) list(f Filter) ([]Recommendation, map[WorkloadKey]*Workload) {
+	ins := e.newInputs()
+	// Take the inventory first, so no inventory lock is held while stripes
+	// are read. missing holds its containers without state (usually few):
+	// they get a recommendation from their requests alone.
+	ws := map[WorkloadKey]*Workload{}
+	missing := map[ContainerKey]struct{}{}
 	e.inv.mu.RLock()
 	for k, w := range e.inv.workloads {
 		if !f.match(&k) {
 			continue
 		}
+		ws[k] = w
+		seen := e.inv.seen[k]
 		for _, c := range w.Containers {
-			ck := ContainerKey{WorkloadKey: k, Container: c.Name}
-			inputs[ck] = estimateInput{key: ck, spec: c, replicas: w.Replicas, scaledOn: w.AutoscaledOn}
+			if !slices.Contains(seen, c.Name) {
+				missing[ContainerKey{WorkloadKey: k, Container: c.Name}] = struct{}{}
+			}
 		}
 	}
 	e.inv.mu.RUnlock()
-	profiles := map[WorkloadKey]*Profile{}
-	prep := func(k ContainerKey) estimateInput {
-		in, ok := inputs[k]
-		if !ok {
-			in = estimateInput{key: k}
-		}
-		p, ok := profiles[k.WorkloadKey]
-		if !ok {
-			pr := pol.Resolve(k.WorkloadKey)
-			p = &pr
-			profiles[k.WorkloadKey] = p
-		}
-		in.profile, in.prices = p, pol.Prices()
-		return in
-	}
-	var out []Recommendation
+	out := make([]Recommendation, 0, int(e.count.Load())+len(missing))
 	for i := range e.stripes {
 		st := &e.stripes[i]
 		st.mu.Lock()
@@ -692,19 +732,87 @@ func (e *Engine) List(f Filter) []Recommendation {
 			if !f.match(&cs.key.WorkloadKey) {
 				return
 			}
-			in := prep(cs.key)
+			in := ins.of(cs.key, ws[cs.key.WorkloadKey])
 			out = append(out, cs.recommend(&in))
-			delete(inputs, cs.key)
+			if len(missing) > 0 {
+				delete(missing, cs.key) // created since the inventory was read
+			}
 		})
 		st.mu.Unlock()
+		yield()
 	}
-	for k := range inputs {
-		in := prep(k)
+	for k := range missing {
+		in := ins.of(k, ws[k.WorkloadKey])
 		out = append(out, e.emptyRecommendation(&in))
 	}
-	slices.SortFunc(out, func(a, b Recommendation) int { return compareContainerKeys(a.ContainerKey, b.ContainerKey) })
+	return sortedByKey(out), ws
+}
+
+// sortedByKey returns recs sorted by container key. It sorts indices and
+// copies each recommendation once: sorting the ~300-byte structs in place
+// moved each of them a dozen times.
+func sortedByKey(recs []Recommendation) []Recommendation {
+	idx := make([]int32, len(recs))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int { return compareContainerKeys(recs[a].ContainerKey, recs[b].ContainerKey) })
+	out := make([]Recommendation, len(recs))
+	for i, j := range idx {
+		out[i] = recs[j]
+	}
 	return out
 }
+
+// inputs builds estimate inputs for one pass over many states, resolving
+// each profile once: per namespace for workloads without an override of
+// their own (most), else per workload. Not safe for concurrent use.
+type inputs struct {
+	pol        *Policy
+	byNS       map[string]*Profile
+	byWorkload map[WorkloadKey]*Profile
+}
+
+func (e *Engine) newInputs() *inputs {
+	return &inputs{pol: e.policy.Load(), byNS: map[string]*Profile{}, byWorkload: map[WorkloadKey]*Profile{}}
+}
+
+func (ins *inputs) profile(k WorkloadKey) *Profile {
+	if ins.pol.hasWorkloadOverride(k) {
+		p, ok := ins.byWorkload[k]
+		if !ok {
+			pr := ins.pol.Resolve(k)
+			p = &pr
+			ins.byWorkload[k] = p
+		}
+		return p
+	}
+	p, ok := ins.byNS[k.Namespace]
+	if !ok {
+		pr := ins.pol.Resolve(k)
+		p = &pr
+		ins.byNS[k.Namespace] = p
+	}
+	return p
+}
+
+// of returns container k's input, given its workload's inventory record
+// (nil if unknown).
+func (ins *inputs) of(k ContainerKey, w *Workload) estimateInput {
+	in := estimateInput{key: k, profile: ins.profile(k.WorkloadKey), prices: ins.pol.Prices()}
+	if w != nil {
+		in.spec, _ = w.Container(k.Container)
+		in.replicas, in.scaledOn = w.Replicas, w.AutoscaledOn
+	}
+	return in
+}
+
+// yield lets other goroutines run between the stripes of a long pass over
+// every state (List, the notifier). With GOMAXPROCS 2, a pass of 10,000
+// containers (~50 ms) would otherwise hold a P until the runtime preempts
+// it after 10 ms, and a request arriving meanwhile waits that long
+// (make bench-api: list p99).
+func yield() { runtime.Gosched() }
 
 func compareWorkloadKeys(a, b WorkloadKey) int {
 	return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Namespace, b.Namespace),

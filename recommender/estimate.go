@@ -104,6 +104,11 @@ type estimateInput struct {
 	replicas int32
 	scaledOn ResourceSet
 	prices   Prices
+	// brief asks for the requests and limits only (Requirements): no
+	// bounds, risks or reason. The notifier checks every changed container
+	// this way and computes the whole recommendation only for those that
+	// moved, at about half the cost.
+	brief bool
 }
 
 // recommend computes the recommendation. It is a pure function of the
@@ -117,7 +122,7 @@ func (st *containerState) recommend(in *estimateInput) Recommendation {
 		Profile:      p.Name,
 		Samples:      st.samples,
 	}
-	var why reason
+	why := reason{off: in.brief}
 	if st.samples > 0 {
 		r.FirstSample, r.LastSample = time.Unix(0, st.first).UTC(), time.Unix(0, st.last).UTC()
 	}
@@ -142,7 +147,9 @@ func (st *containerState) recommend(in *estimateInput) Recommendation {
 		dMem := (r.Memory.Request - r.Memory.CurrentRequest).GiB() * in.prices.GiBHour
 		r.MonthlyCostDelta = math.Round((dCPU+dMem)*in.prices.HoursMonth*replicas*100) / 100
 	}
-	r.Reason = why.line(p, r.CPU.Percentile, st.cpuLive.Config() != nil, h, st.samples)
+	if !in.brief {
+		r.Reason = why.line(p, r.CPU.Percentile, st.cpuLive.Config() != nil, h, st.samples)
+	}
 	return r
 }
 
@@ -223,6 +230,9 @@ func (st *containerState) recommendCPU(in *estimateInput, h history, flags *Flag
 		}
 		rec.Limit = MilliCPU(math.Ceil(lim))
 	}
+	if in.brief {
+		return rec
+	}
 	bl, bh := bounds(&st.cpu, p.CPU.RequestPercentile, p.CPU.Margin, h)
 	rec.LowerBound = MilliCPU(math.Ceil(math.Min(math.Max(bl, lo), req)))
 	rec.UpperBound = MilliCPU(math.Ceil(math.Max(math.Min(bh, hi), req)))
@@ -254,7 +264,6 @@ func (st *containerState) recommendMemory(in *estimateInput, h history, flags *F
 	rec := ResourceRecommendation[Bytes]{CurrentRequest: cur, CurrentLimit: curLim, Percentile: p.Memory.RequestPercentile}
 	lo, hi := float64(p.Memory.Min), float64(p.Memory.Max)
 	target := withMargin(p.Memory.RequestPercentile, p.Memory.Margin).estimate(&st.mem)
-	peaks := st.memPeaks.values(make([]Bytes, 0, MaxPeakWindows))
 	peak := float64(st.memPeaks.max())
 	limit := peak * (1 + p.Memory.LimitMargin)
 	if p.Memory.BurstMargin > 0 {
@@ -309,11 +318,14 @@ func (st *containerState) recommendMemory(in *estimateInput, h history, flags *F
 	}
 	rec.Request = Bytes(math.Ceil(req))
 	rec.Limit = Bytes(math.Ceil(lim))
+	if in.brief {
+		return rec
+	}
 	bl, bh := bounds(&st.mem, p.Memory.RequestPercentile, p.Memory.Margin, h)
 	rec.LowerBound = Bytes(math.Ceil(math.Min(math.Max(bl, lo), req)))
 	rec.UpperBound = Bytes(math.Ceil(math.Max(math.Min(bh, hi), req)))
 	rec.Risk = riskAbove(&st.mem, float64(rec.Request))
-	rec.OOMRisk = roundRisk(exceedProbability(peaks, rec.Limit))
+	rec.OOMRisk = roundRisk(exceedProbability(st.memPeaks.values(make([]Bytes, 0, MaxPeakWindows)), rec.Limit))
 	return rec
 }
 
@@ -329,10 +341,12 @@ func (st *containerState) recommendGPU(in *estimateInput, h history) (*ResourceR
 	}
 	if !g.compute.Empty() {
 		v := withMargin(p.GPU.ComputePercentile, p.GPU.ComputeMargin).estimate(&g.compute)
-		bl, bh := bounds(&g.compute, p.GPU.ComputePercentile, p.GPU.ComputeMargin, h)
 		compute.Request, compute.Uncapped = GPUCompute(v), GPUCompute(v)
-		compute.LowerBound, compute.UpperBound = GPUCompute(math.Min(bl, v)), GPUCompute(math.Max(bh, v))
-		compute.Risk = riskAbove(&g.compute, v)
+		if !in.brief {
+			bl, bh := bounds(&g.compute, p.GPU.ComputePercentile, p.GPU.ComputeMargin, h)
+			compute.LowerBound, compute.UpperBound = GPUCompute(math.Min(bl, v)), GPUCompute(math.Max(bh, v))
+			compute.Risk = riskAbove(&g.compute, v)
+		}
 	} else {
 		compute.Request, compute.Kept = compute.CurrentRequest, true
 	}
@@ -343,20 +357,29 @@ func (st *containerState) recommendGPU(in *estimateInput, h history) (*ResourceR
 	if !g.mem.Empty() {
 		v := math.Ceil(float64(g.memPeaks.max()) * (1 + p.GPU.MemoryMargin))
 		mem.Request, mem.Limit, mem.Uncapped = Bytes(v), Bytes(v), Bytes(v)
-		bl, bh := bounds(&g.mem, 1, p.GPU.MemoryMargin, h)
-		mem.LowerBound, mem.UpperBound = Bytes(math.Min(bl, v)), Bytes(math.Ceil(math.Max(bh, v)))
-		mem.Risk = riskAbove(&g.mem, v)
-		mem.OOMRisk = roundRisk(exceedProbability(g.memPeaks.values(nil), mem.Limit))
+		if !in.brief {
+			bl, bh := bounds(&g.mem, 1, p.GPU.MemoryMargin, h)
+			mem.LowerBound, mem.UpperBound = Bytes(math.Min(bl, v)), Bytes(math.Ceil(math.Max(bh, v)))
+			mem.Risk = riskAbove(&g.mem, v)
+			mem.OOMRisk = roundRisk(exceedProbability(g.memPeaks.values(nil), mem.Limit))
+		}
 	} else {
 		mem.Request, mem.Kept = mem.CurrentRequest, true
 	}
 	return compute, mem
 }
 
-// reason collects the notable facts of one recommendation.
-type reason struct{ notes []string }
+// reason collects the notable facts of one recommendation; with off set
+// (a brief recommendation) it formats nothing.
+type reason struct {
+	notes []string
+	off   bool
+}
 
 func (r *reason) add(format string, args ...any) {
+	if r.off {
+		return
+	}
 	r.notes = append(r.notes, fmt.Sprintf(format, args...))
 }
 

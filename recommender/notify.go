@@ -224,17 +224,48 @@ func (s *subscriber) enqueue(c Change) {
 	}
 }
 
-// candidate is a re-evaluated container.
+// candidate is a re-evaluated container that some subscriber is to hear
+// about.
 type candidate struct {
 	rec  Recommendation
 	prev *Requirements // engine-wide values before this evaluation
 }
 
-// evaluate recomputes the recommendations of dirty containers (or all, if
+// wants reports whether s is to hear of container k's new values q, given
+// the engine-wide values before them (nil: none yet).
+func (s *subscriber) wants(k ContainerKey, q Requirements, prev *Requirements) bool {
+	base, ok := s.base[k]
+	if !ok {
+		if prev == nil {
+			return s.opts.IncludeNew
+		}
+		base = *prev
+	}
+	return q.MovedBy(base, s.opts.Threshold)
+}
+
+// settle records, for a container s does not hear about, the baseline
+// later values are compared against: the values before this evaluation,
+// or q for a container first seen now.
+func (s *subscriber) settle(k ContainerKey, q Requirements, prev *Requirements) {
+	if _, ok := s.base[k]; ok {
+		return
+	}
+	if prev == nil {
+		s.base[k] = q
+	} else {
+		s.base[k] = *prev
+	}
+}
+
+// evaluate recomputes the requirements of dirty containers (or all, if
 // !onlyDirty) and updates their notified values; with subscribers it
-// hands the changes to them. The caller holds e.sub.mu.
+// hands the changes to them. A container is first evaluated briefly
+// (requests and limits only); the whole recommendation, bounds, risks and
+// reason included, is computed only for the few that a subscriber hears
+// about. The caller holds e.sub.mu, which guards every subscriber's base.
 func (e *Engine) evaluate(onlyDirty bool) {
-	pol := e.policy.Load()
+	ins := e.newInputs()
 	var cands []candidate
 	for i := range e.stripes {
 		st := &e.stripes[i]
@@ -244,39 +275,46 @@ func (e *Engine) evaluate(onlyDirty bool) {
 				return
 			}
 			cs.dirty = false
-			in := e.input(cs.key, pol)
+			in := ins.of(cs.key, e.workload(cs.key.WorkloadKey))
+			in.brief = true
 			r := cs.recommend(&in)
 			q := RequirementsOf(&r)
 			prev := cs.notified
 			cs.notified = &q
-			if onlyDirty {
-				cands = append(cands, candidate{rec: r, prev: prev})
+			if !onlyDirty {
+				return
+			}
+			for _, s := range e.sub.list {
+				if s.wants(cs.key, q, prev) {
+					in.brief = false
+					cands = append(cands, candidate{rec: cs.recommend(&in), prev: prev})
+					return
+				}
+			}
+			for _, s := range e.sub.list {
+				s.settle(cs.key, q, prev)
 			}
 		})
 		st.mu.Unlock()
+		yield()
 	}
 	for _, c := range cands {
 		q := RequirementsOf(&c.rec)
 		k := c.rec.ContainerKey
 		for _, s := range e.sub.list {
-			base, ok := s.base[k]
-			if !ok {
-				if c.prev == nil {
-					// First usage since the subscription began.
-					s.base[k] = q
-					if s.opts.IncludeNew {
-						s.enqueue(Change{Recommendation: c.rec, New: true})
-					}
-					continue
+			if !s.wants(k, q, c.prev) {
+				s.settle(k, q, c.prev)
+				continue
+			}
+			if base, ok := s.base[k]; ok || c.prev != nil {
+				if !ok {
+					base = *c.prev
 				}
-				base = *c.prev
-			}
-			if q.MovedBy(base, s.opts.Threshold) {
-				s.base[k] = q
 				s.enqueue(Change{Recommendation: c.rec, Previous: base})
-			} else if !ok {
-				s.base[k] = base
+			} else {
+				s.enqueue(Change{Recommendation: c.rec, New: true})
 			}
+			s.base[k] = q
 		}
 	}
 }

@@ -387,6 +387,19 @@ func (p *Policy) Prices() Prices { return p.prices }
 // changes, then the workload's. Resolve is a few map lookups.
 func (p *Policy) Resolve(k WorkloadKey) Profile { return p.resolve(k, true) }
 
+// hasWorkloadOverride reports whether workload k has an override of its
+// own; without one its profile is its namespace's.
+func (p *Policy) hasWorkloadOverride(k WorkloadKey) bool {
+	if len(p.workloads) == 0 {
+		return false
+	}
+	if _, ok := p.workloads[workloadMatch{k.Namespace, k.Kind, k.Name}]; ok {
+		return true
+	}
+	_, ok := p.workloads[workloadMatch{k.Namespace, "", k.Name}]
+	return ok
+}
+
 // resolve applies the namespace's override and, if withWorkload, the
 // workload's.
 func (p *Policy) resolve(k WorkloadKey, withWorkload bool) Profile {
