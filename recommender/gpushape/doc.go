@@ -18,8 +18,9 @@
 // profiles are compared by their actual MiB and SMs, never their names (an
 // H100 1g.20gb has 26 SMs, 1g.10gb 16). Usage seen on a slice cannot
 // exceed the slice: usage at the slice's cap is censored, and the shape
-// steps up a size (FlagCapped). A GPU that stays idle for long is flagged
-// with what it costs (FlagIdle). Recommend documents each rule.
+// steps up to hold the cap plus headroom (FlagCapped). A GPU that stays
+// idle for long is flagged with what it costs (FlagIdle). Recommend
+// documents each rule.
 //
 // # Sharing mechanisms (research/gpu.md §4)
 //

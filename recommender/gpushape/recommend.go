@@ -24,11 +24,12 @@ import (
 //     Compute is soft: the policy's percentile plus its headroom, in GPUs.
 //  2. Censoring. Usage seen on an allocation cannot exceed it. When the
 //     memory peak or the compute percentile is within CapThreshold of the
-//     current allocation's, the requirement is raised just past it, so the
-//     shape is the next size up, and FlagCapped is set. Whole GPUs (and a
-//     time-sliced share, whose cap is the whole GPU) are kept instead:
-//     another GPU helps only a workload that shards across GPUs, which
-//     usage cannot show.
+//     current allocation's, FlagCapped is set and the requirement is
+//     raised past the cap (memory: the cap plus the policy's headroom,
+//     since demand is at least the cap), so the shape is a size up.
+//     Whole GPUs (and a time-sliced share, whose cap is the whole GPU) are
+//     kept instead: another GPU helps only a workload that shards across
+//     GPUs, which usage cannot show.
 //  3. Whole GPUs: the fewest that hold the requirements, never more than
 //     the workload runs on today (its parallelism is its own) and at least
 //     one.
@@ -95,12 +96,20 @@ func Recommend(in Input, p Policy) (Shape, error) {
 			notes = append(notes, "capped: "+strings.Join(at, ", ")+"; usage is censored by the whole GPU it shares: a GPU of its own")
 		default:
 			if memCapped {
-				needMem = max(needMem, cur.Memory+1)
+				// Demand is at least the cap: size the cap as a peak,
+				// with the policy's headroom, not one byte past it
+				// (H100's 4g.40gb holds 256 MiB more than 3g.40gb: a
+				// step up that buys nothing).
+				needMem = max(needMem, memoryNeed(cur.Memory, p), cur.Memory+1)
 			}
 			if computeCapped {
 				needCompute = max(needCompute, recommender.GPUCompute(math.Nextafter(float64(cur.Compute), math.Inf(1))))
 			}
-			notes = append(notes, "capped: "+strings.Join(at, ", ")+"; usage is censored, one size up")
+			up := "one size up"
+			if memCapped {
+				up += " (memory: its cap + " + memoryRule(p) + ")"
+			}
+			notes = append(notes, "capped: "+strings.Join(at, ", ")+"; usage is censored, "+up)
 		}
 	}
 

@@ -147,14 +147,15 @@ func TestRecommend(t *testing.T) {
 				reason: "mig 1g.10gb → mig 1g.20gb (19.5Gi, 26 SMs): needs 4.25Gi GPU memory (peak 4Gi + max(5%, 256Mi)) and 0.131 GPUs (P60 0.119 GPUs + 10%); capped: P60 compute 0.119 GPUs is 98% of its 0.121 GPUs; usage is censored, one size up; costs $538.11/month more"},
 		},
 		{
-			// 9.5 GiB on 1g.10gb (9.62 GiB) is 98.7 % of it: one size up
-			// by memory is 1g.20gb.
+			// 9.5 GiB on 1g.10gb (9.62 GiB) is 98.7 % of it: demand is at
+			// least the cap, so memory is sized from the cap, 9.62 GiB +
+			// 5 %: 1g.20gb.
 			name: "slice pinned at its memory cap steps up", model: "H100-80GB", policy: recommender.ProfileCost,
 			current: gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "1g.10gb"},
 			usage:   usage(9728*recommender.MiB, 0.02, 0.05, 0.08, 0.1),
 			want: want{alloc: gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "1g.20gb"}, flags: gpushape.FlagCapped,
 				saving: -538.11,
-				reason: "mig 1g.10gb → mig 1g.20gb (19.5Gi, 26 SMs): needs 9.98Gi GPU memory (peak 9.5Gi + max(5%, 256Mi)) and 0.03 GPUs (P60 0.028 GPUs + 10%); capped: memory peak 9.5Gi is 98.7% of its 9.63Gi; usage is censored, one size up; costs $538.11/month more"},
+				reason: "mig 1g.10gb → mig 1g.20gb (19.5Gi, 26 SMs): needs 10.11Gi GPU memory (peak 9.5Gi + max(5%, 256Mi)) and 0.03 GPUs (P60 0.028 GPUs + 10%); capped: memory peak 9.5Gi is 98.7% of its 9.63Gi; usage is censored, one size up (memory: its cap + max(5%, 256Mi)); costs $538.11/month more"},
 		},
 		{
 			// Without compute headroom, censoring alone decides: P60
@@ -176,14 +177,14 @@ func TestRecommend(t *testing.T) {
 				reason: "keep mig 1g.10gb (9.63Gi, 16 SMs): needs 4.25Gi GPU memory (peak 4Gi + max(5%, 256Mi)) and 0.11 GPUs (P60 0.11 GPUs + 0%)"},
 		},
 		{
-			// An MPS client at its memory limit (22888 MiB / 4): the next
-			// share, 1/3.
+			// An MPS client at its memory limit (22888 MiB / 4): sized
+			// from the limit + 1 GiB, the next share, 1/3.
 			name: "MPS share at its memory limit steps up", model: "L4-24GB", policy: recommender.ProfileBalanced,
 			current: gpushape.Allocation{Kind: gpushape.KindMPS, Replicas: 4},
 			usage:   usage(5600*recommender.MiB, 0.05, 0.1, 0.15, 0.2),
 			want: want{alloc: gpushape.Allocation{Kind: gpushape.KindMPS, Replicas: 3}, flags: gpushape.FlagCapped,
 				saving: -48.96, // (1/4 − 1/3) × 0.8048 × 730
-				reason: "mps 1/4 → mps 1/3 (7.46Gi limit, 0.333 GPUs): needs 6.47Gi GPU memory (peak 5.47Gi + max(15%, 1Gi)) and 0.11 GPUs (P90 0.1 GPUs + 10%); capped: memory peak 5.47Gi is 97.9% of its 5.59Gi; usage is censored, one size up; no MIG on L4-24GB; MPS limits each client's memory and threads; costs $48.96/month more"},
+				reason: "mps 1/4 → mps 1/3 (7.46Gi limit, 0.333 GPUs): needs 6.59Gi GPU memory (peak 5.47Gi + max(15%, 1Gi)) and 0.11 GPUs (P90 0.1 GPUs + 10%); capped: memory peak 5.47Gi is 97.9% of its 5.59Gi; usage is censored, one size up (memory: its cap + max(15%, 1Gi)); no MIG on L4-24GB; MPS limits each client's memory and threads; costs $48.96/month more"},
 		},
 		{
 			// A time-sliced replica that filled the GPU's memory: its cap
@@ -195,14 +196,24 @@ func TestRecommend(t *testing.T) {
 				reason: "time-slicing 1/4 → 1 × GPU: needs 23.11Gi GPU memory (peak 22Gi + max(5%, 256Mi)) and 0.069 GPUs (P60 0.063 GPUs + 10%); capped: memory peak 22Gi is 98.4% of its 22.36Gi; usage is censored by the whole GPU it shares: a GPU of its own; costs $440.63/month more"},
 		},
 		{
-			// 3g.40gb's memory full: 4g.40gb holds 256 MiB more and is
-			// the next size; balanced headroom would need a whole GPU,
-			// so cost's 5 %… also outgrows it: whole GPU.
+			// 3g.40gb's memory full: sized from its cap, 39.25 GiB + 5 %,
+			// which 4g.40gb (256 MiB more, a step that buys nothing)
+			// does not hold: whole GPU.
 			name: "3g.40gb at its memory cap goes whole", model: "H100-80GB", policy: recommender.ProfileCost,
 			current: gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "3g.40gb"},
 			usage:   usage(39*gib, 0.2, 0.3, 0.35, 0.4),
 			want: want{alloc: oneGPU, flags: gpushape.FlagCapped, saving: -2511.20,
-				reason: "mig 3g.40gb → 1 × GPU: needs 40.96Gi GPU memory (peak 39Gi + max(5%, 256Mi)) and 0.248 GPUs (P60 0.225 GPUs + 10%); capped: memory peak 39Gi is 99.4% of its 39.25Gi; usage is censored, one size up; costs $2511.20/month more"},
+				reason: "mig 3g.40gb → 1 × GPU: needs 41.22Gi GPU memory (peak 39Gi + max(5%, 256Mi)) and 0.248 GPUs (P60 0.225 GPUs + 10%); capped: memory peak 39Gi is 99.4% of its 39.25Gi; usage is censored, one size up (memory: its cap + max(5%, 256Mi)); costs $2511.20/month more"},
+		},
+		{
+			// 37.5 GiB on 3g.40gb is 95.5 % of it: censored. One byte
+			// past the cap would be 4g.40gb, 256 MiB more at 4/7 of a GPU;
+			// demand is at least the cap, and the cap + 5 % needs the GPU.
+			name: "3g.40gb near its memory cap skips 4g.40gb", model: "H100-80GB", policy: recommender.ProfileCost,
+			current: gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "3g.40gb"},
+			usage:   usage(37*gib+gib/2, 0.2, 0.3, 0.35, 0.4),
+			want: want{alloc: oneGPU, flags: gpushape.FlagCapped, saving: -2511.20,
+				reason: "mig 3g.40gb → 1 × GPU: needs 41.22Gi GPU memory (peak 37.5Gi + max(5%, 256Mi)) and 0.248 GPUs (P60 0.225 GPUs + 10%); capped: memory peak 37.5Gi is 95.5% of its 39.25Gi; usage is censored, one size up (memory: its cap + max(5%, 256Mi)); costs $2511.20/month more"},
 		},
 		{
 			// A whole GPU full of memory is censored too, but another GPU
