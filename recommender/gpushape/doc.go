@@ -13,7 +13,10 @@
 // # Rules
 //
 // GPU memory is a hard constraint: a workload that runs out fails, so the
-// shape holds the memory peak plus headroom. GPU compute is soft: a shape
+// shape holds the memory peak plus headroom, or, where per-window peaks
+// are known, the memory whose risk of being outgrown in a window is
+// within the profile's budget (Policy.MemoryRisk): headroom from the
+// peaks' spread rather than a flat fraction. GPU compute is soft: a shape
 // short of it runs slower, so it holds a percentile plus headroom. MIG
 // profiles are compared by their actual MiB and SMs, never their names (an
 // H100 1g.20gb has 26 SMs, 1g.10gb 16). Usage seen on a slice cannot

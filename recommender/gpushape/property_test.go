@@ -59,6 +59,14 @@ func randomUsage(r *rand.Rand, c gpushape.Capacity) gpushape.Usage {
 		frac = 0.9 + 0.1*r.Float64()
 	}
 	u.MemoryMax = recommender.Bytes(frac * float64(c.Memory))
+	if r.IntN(2) == 0 { // per-window peaks, none above the max
+		for range 1 + r.IntN(30) {
+			u.MemoryPeaks = append(u.MemoryPeaks, recommender.Bytes(r.Float64()*float64(u.MemoryMax)))
+		}
+		if r.IntN(2) == 0 { // the last window held the max
+			u.MemoryPeaks[len(u.MemoryPeaks)-1] = u.MemoryMax
+		}
+	}
 	if r.IntN(5) > 0 {
 		v := 0.0
 		for _, q := range []float64{0.5, 0.9, 0.95, 0.99} {
@@ -84,6 +92,10 @@ func randomPolicy(r *rand.Rand) gpushape.Policy {
 	if r.IntN(2) == 0 {
 		p.MemoryHeadroom = r.Float64() * 0.5
 		p.MemoryMinHeadroom = recommender.Bytes(r.Int64N(int64(4 * recommender.GiB)))
+		p.MemoryRisk = 0
+		if r.IntN(4) > 0 {
+			p.MemoryRisk = 0.5 * r.Float64()
+		}
 		p.ComputePercentile = 0.01 + 0.99*r.Float64()
 		p.ComputeHeadroom = r.Float64() * 0.5
 		p.CapThreshold = 0.5 + 0.5*r.Float64()
@@ -137,8 +149,19 @@ func checkShape(t *testing.T, in gpushape.Input, p gpushape.Policy, s gpushape.S
 		require.LessOrEqual(t, s.Count, usable, "more GPUs than the workload runs on")
 	}
 	// Memory is hard: the shape holds the requirement, unless it keeps
-	// all the GPUs the workload can use.
-	require.GreaterOrEqual(t, s.NeedMemoryBytes, u.MemoryMax)
+	// all the GPUs the workload can use. The requirement is at least the
+	// largest peak, or by risk at least the last window's plus the
+	// minimum headroom.
+	byRisk := p.MemoryRisk > 0 && len(u.MemoryPeaks) > 0
+	recent := u.MemoryMax
+	if n := len(u.MemoryPeaks); n > 0 {
+		recent = u.MemoryPeaks[n-1]
+	}
+	if byRisk {
+		require.GreaterOrEqual(t, s.NeedMemoryBytes, recent+p.MemoryMinHeadroom, s.Reason)
+	} else {
+		require.GreaterOrEqual(t, s.NeedMemoryBytes, u.MemoryMax, s.Reason)
+	}
 	require.True(t, s.MemoryBytes >= s.NeedMemoryBytes || atCeiling,
 		"memory %v < need %v: %s", s.MemoryBytes, s.NeedMemoryBytes, s.Reason)
 	require.True(t, float64(s.ComputeGPUs) >= float64(s.NeedComputeGPUs)*(1-1e-12) || atCeiling,
@@ -146,9 +169,19 @@ func checkShape(t *testing.T, in gpushape.Input, p gpushape.Policy, s gpushape.S
 
 	// Censoring.
 	seen := u.ComputeAt(p.ComputePercentile)
-	memCapped := float64(u.MemoryMax) >= p.CapThreshold*float64(cur.Memory)
+	memCapped := float64(recent) >= p.CapThreshold*float64(cur.Memory)
 	computeCapped := len(u.Compute) > 0 && float64(seen) >= p.CapThreshold*float64(cur.Compute)
 	require.Equal(t, memCapped || computeCapped, s.Flags.Has(gpushape.FlagCapped), s.Reason)
+
+	// Risk: an estimate in [0, 1], known only with peaks, and within the
+	// policy's budget wherever the shape holds the requirement.
+	require.True(t, s.MemoryRisk >= 0 && s.MemoryRisk <= 1, "risk %v", s.MemoryRisk)
+	if len(u.MemoryPeaks) == 0 {
+		require.Zero(t, s.MemoryRisk)
+	}
+	if byRisk && s.MemoryBytes >= s.NeedMemoryBytes {
+		require.LessOrEqual(t, s.MemoryRisk, p.MemoryRisk+1e-6, s.Reason)
+	}
 
 	// Idle.
 	idle := u.Hours >= p.IdleMinHours && u.IdleFraction >= p.IdleMinFraction
@@ -157,8 +190,13 @@ func checkShape(t *testing.T, in gpushape.Input, p gpushape.Policy, s gpushape.S
 	if !consistent {
 		return
 	}
-	// Real usage fits its allocation, so the shape holds the peak.
-	require.GreaterOrEqual(t, s.MemoryBytes, u.MemoryMax, s.Reason)
+	// Real usage fits its allocation, so the shape holds the peak: the
+	// largest, or by risk the last window's.
+	if byRisk {
+		require.GreaterOrEqual(t, s.MemoryBytes, recent, s.Reason)
+	} else {
+		require.GreaterOrEqual(t, s.MemoryBytes, u.MemoryMax, s.Reason)
+	}
 	// Censored: one size up on the capped axis (or all the GPUs the
 	// workload can use).
 	if memCapped && !atCeiling {
@@ -171,7 +209,8 @@ func checkShape(t *testing.T, in gpushape.Input, p gpushape.Policy, s gpushape.S
 
 // TestRecommendProperties checks checkShape over random containers on
 // every model: the shape's memory is at least the requirement, profiles
-// are the model's, censoring steps up, and the money adds up.
+// are the model's, censoring steps up, the money adds up, the risk stays
+// within the budget, and a smaller budget never needs less memory.
 func TestRecommendProperties(t *testing.T) {
 	t.Parallel()
 	ds := devices(t)
@@ -189,6 +228,14 @@ func TestRecommendProperties(t *testing.T) {
 		again, err := gpushape.Recommend(in, p)
 		require.NoError(t, err)
 		require.Equal(t, s, again, "deterministic")
+		if p.MemoryRisk > 0 {
+			// Less risk never needs less memory.
+			safer := p
+			safer.MemoryRisk /= 2
+			ss, err := gpushape.Recommend(in, safer)
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, ss.NeedMemoryBytes, s.NeedMemoryBytes, "%s\n%s", s.Reason, ss.Reason)
+		}
 	}
 }
 
@@ -201,6 +248,7 @@ func FuzzRecommend(f *testing.F) {
 	f.Add(uint8(0), uint8(1), uint8(0), uint16(2), int64(9728<<20), 0.118, 0.121, 0.121, 24.0, 0.5, uint8(0))
 	f.Add(uint8(7), uint8(3), uint8(4), uint16(4), int64(5600<<20), 0.05, 0.1, 0.2, 72.0, 1.0, uint8(2))
 	f.Add(uint8(9), uint8(2), uint8(4), uint16(1), int64(-1), math.NaN(), 0.1, math.Inf(1), -1.0, 2.0, uint8(3))
+	f.Add(uint8(0), uint8(1), uint8(0), uint16(4), int64(38<<30), 0.2, 0.3, 0.4, 24.0, 0.0, uint8(0x81))
 	ds := devices(f)
 	f.Fuzz(func(t *testing.T, dev, kind, count uint8, profile uint16, mem int64, p50, p90, maxc, hours, idle float64, pol uint8) {
 		d := ds[int(dev)%len(ds)]
@@ -220,6 +268,11 @@ func FuzzRecommend(f *testing.F) {
 			ComputeMax: recommender.GPUCompute(maxc)}
 		ps := gpushape.DefaultPolicies()
 		p := ps[int(pol)%len(ps)]
+		if pol&0x80 != 0 && mem >= 0 {
+			// Per-window peaks from the max: a third, all of it, a half
+			// (the last window's).
+			u.MemoryPeaks = []recommender.Bytes{recommender.Bytes(mem / 3), recommender.Bytes(mem), recommender.Bytes(mem / 2)}
+		}
 		in := gpushape.Input{Usage: u, Current: cur, Device: d}
 		s, err := gpushape.Recommend(in, p)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,22 +15,31 @@ import (
 // Recommend chooses the GPU shape for one container: whole GPUs (kept or
 // fewer), a MIG profile, an MPS share or a time-slicing share. It is a
 // pure function of its arguments, safe for concurrent use, O(profiles +
-// MaxReplicas). It fails, wrapping ErrInvalidInput, on an invalid input
-// or policy (Policy.Validate; negative, non-finite or unsorted usage; a
-// profile the device's model lacks).
+// MaxReplicas + memory peaks). It fails, wrapping ErrInvalidInput, on an
+// invalid input or policy (Policy.Validate; negative, non-finite or
+// unsorted usage; a memory peak above MemoryMax; a profile the device's
+// model lacks).
 //
 // The rules, in order:
 //
-//  1. Requirements. Memory is hard: the peak plus the policy's headroom.
+//  1. Requirements. Memory is hard: every shape holds the requirement,
+//     and a workload that outgrows it fails. Without Usage.MemoryPeaks, or
+//     with Policy.MemoryRisk 0, it is the largest peak plus the policy's
+//     headroom. With both, it is the memory that a window's peak exceeds
+//     with probability MemoryRisk by a Gumbel fit of the peaks (the
+//     engine's OOM risk model), and at least the last peak plus
+//     MemoryMinHeadroom: the headroom follows the peaks' spread and the
+//     history's length instead of a flat fraction of the largest.
 //     Compute is soft: the policy's percentile plus its headroom, in GPUs.
 //  2. Censoring. Usage seen on an allocation cannot exceed it. When the
-//     memory peak or the compute percentile is within CapThreshold of the
-//     current allocation's, FlagCapped is set and the requirement is
-//     raised past the cap (memory: the cap plus the policy's headroom,
-//     since demand is at least the cap), so the shape is a size up.
-//     Whole GPUs (and a time-sliced share, whose cap is the whole GPU) are
-//     kept instead: another GPU helps only a workload that shards across
-//     GPUs, which usage cannot show.
+//     memory peak seen on it (the last of MemoryPeaks, else MemoryMax) or
+//     the compute percentile is within CapThreshold of the current
+//     allocation's, FlagCapped is set and the requirement is raised past
+//     the cap (memory: the cap plus the policy's headroom, since demand
+//     is at least the cap), so the shape is a size up. Whole GPUs (and a
+//     time-sliced share, whose cap is the whole GPU) are kept instead:
+//     another GPU helps only a workload that shards across GPUs, which
+//     usage cannot show.
 //  3. Whole GPUs: the fewest that hold the requirements, never more than
 //     the workload runs on today (its parallelism is its own) and at least
 //     one.
@@ -45,6 +55,8 @@ import (
 //  5. Idle: at least IdleMinFraction of at least IdleMinHours idle sets
 //     FlagIdle and IdleMonthlyCostUSD (the current allocation's cost).
 //  6. Savings: (current GPUs − shape GPUs) × PricePerHour × HoursPerMonth.
+//  7. Risk: with MemoryPeaks, Shape.MemoryRisk is the fit's chance that a
+//     window's peak exceeds the shape's memory.
 func Recommend(in Input, p Policy) (Shape, error) {
 	d, u := in.Device, in.Usage
 	in.Current = in.Current.canonical()
@@ -69,20 +81,24 @@ func Recommend(in Input, p Policy) (Shape, error) {
 
 	// 1. Requirements.
 	seen := u.ComputeAt(p.ComputePercentile)
-	needMem := memoryNeed(u.MemoryMax, p)
+	needMem, fit, byRisk := memoryRequirement(u, p)
 	needCompute := seen * recommender.GPUCompute(1+p.ComputeHeadroom)
 	var notes []string
 
 	// 2. Censoring.
 	var flags Flags
 	minWhole := 0
-	memCapped := float64(u.MemoryMax) >= p.CapThreshold*float64(cur.Memory)
+	recent, recentName := u.MemoryMax, "memory peak"
+	if n := len(u.MemoryPeaks); n > 0 {
+		recent, recentName = u.MemoryPeaks[n-1], "last window's memory peak"
+	}
+	memCapped := float64(recent) >= p.CapThreshold*float64(cur.Memory)
 	computeCapped := len(u.Compute) > 0 && float64(seen) >= p.CapThreshold*float64(cur.Compute)
 	if memCapped || computeCapped {
 		flags |= FlagCapped
 		var at []string
 		if memCapped {
-			at = append(at, fmt.Sprintf("memory peak %v is %s of its %v", u.MemoryMax, pct(float64(u.MemoryMax)/float64(cur.Memory)), cur.Memory))
+			at = append(at, fmt.Sprintf("%s %v is %s of its %v", recentName, recent, pct(float64(recent)/float64(cur.Memory)), cur.Memory))
 		}
 		if computeCapped {
 			at = append(at, fmt.Sprintf("P%s compute %s is %s of its %s", pctNum(p.ComputePercentile), gpus(seen), pct(float64(seen)/float64(cur.Compute)), gpus(cur.Compute)))
@@ -159,6 +175,10 @@ func Recommend(in Input, p Policy) (Shape, error) {
 	s := d.shape(chosen)
 	s.CurrentGPUs = cur.GPUs
 	s.NeedMemoryBytes, s.NeedComputeGPUs = needMem, needCompute
+	if len(u.MemoryPeaks) > 0 {
+		s.MemoryRisk = roundRisk(fit.exceed(s.MemoryBytes))
+		notes = append(notes, fmt.Sprintf("memory risk %s per window", pctRisk(s.MemoryRisk)))
+	}
 	s.Flags |= flags
 	s.MonthlyCostUSD = monthly(s.GPUs, d.PricePerHour)
 	s.MonthlySavingUSD = monthly(cur.GPUs-s.GPUs, d.PricePerHour)
@@ -170,8 +190,29 @@ func Recommend(in Input, p Policy) (Shape, error) {
 		notes = append(notes, fmt.Sprintf("idle %s of %s (compute under %s of its allocation): %v costs %s/month",
 			pct(u.IdleFraction), hours(u.Hours), pct(p.IdleUtilization), in.Current, usd(s.IdleMonthlyCostUSD)))
 	}
-	s.Reason = d.reason(in.Current, s, u, p, seen, notes)
+	s.Reason = d.reason(in.Current, s, u, p, seen, byRisk, notes)
 	return s, nil
+}
+
+// memoryRequirement is the memory requirement of step 1 of Recommend,
+// in bytes, and the fit of the usage's peaks (zero without peaks). byRisk
+// says the policy's risk sized it: the peaks' 1 − MemoryRisk quantile,
+// at least the last peak plus MemoryMinHeadroom. Otherwise it is the
+// largest peak plus headroom (memoryNeed).
+func memoryRequirement(u Usage, p Policy) (need recommender.Bytes, fit peakFit, byRisk bool) {
+	if len(u.MemoryPeaks) == 0 {
+		return memoryNeed(u.MemoryMax, p), peakFit{}, false
+	}
+	fit = fitPeaks(u.MemoryPeaks)
+	if p.MemoryRisk == 0 {
+		return memoryNeed(u.MemoryMax, p), fit, false
+	}
+	// A risk so small that 1 − MemoryRisk rounds to 1 has an infinite
+	// quantile: the bound keeps the conversion in range (a need above any
+	// GPU's memory, which keeps the GPUs).
+	q := math.Min(math.Ceil(fit.quantile(1-p.MemoryRisk)), float64(2*maxBytes))
+	last := u.MemoryPeaks[len(u.MemoryPeaks)-1]
+	return max(recommender.Bytes(max(q, 0)), last+p.MemoryMinHeadroom), fit, true
 }
 
 // memoryNeed is the memory requirement: the peak plus the larger of the
@@ -288,6 +329,12 @@ func (u Usage) validate() error {
 	if v := float64(u.ComputeMax); !finite(v) || v < 0 || v > maxCompute {
 		bad("compute max %v not in [0, %d]", v, maxCompute)
 	}
+	for i, m := range u.MemoryPeaks {
+		if m < 0 || m > u.MemoryMax {
+			bad("memory peak %d: %d not in [0, memory max %d]", i, m, u.MemoryMax)
+			break
+		}
+	}
 	for i, c := range u.Compute {
 		v := float64(c.Value)
 		switch {
@@ -303,7 +350,7 @@ func (u Usage) validate() error {
 }
 
 // reason renders the shape's one-line reason.
-func (d Device) reason(cur Allocation, s Shape, u Usage, p Policy, seen recommender.GPUCompute, notes []string) string {
+func (d Device) reason(cur Allocation, s Shape, u Usage, p Policy, seen recommender.GPUCompute, byRisk bool, notes []string) string {
 	var b strings.Builder
 	a := s.Allocation()
 	switch {
@@ -326,7 +373,13 @@ func (d Device) reason(cur Allocation, s Shape, u Usage, p Policy, seen recommen
 	case KindTimeSlice:
 		fmt.Fprintf(&b, " (%v budget, %s when contended)", s.MemoryBytes, gpus(s.ComputeGPUs))
 	}
-	fmt.Fprintf(&b, ": needs %v GPU memory (peak %v + %s)", s.NeedMemoryBytes, u.MemoryMax, memoryRule(p))
+	if byRisk {
+		n := len(u.MemoryPeaks)
+		fmt.Fprintf(&b, ": needs %v GPU memory (%s risk per window by a fit of %s up to %v, at least the last peak %v + %v)",
+			s.NeedMemoryBytes, pctRisk(p.MemoryRisk), plural(n, "window peak"), slices.Max(u.MemoryPeaks), u.MemoryPeaks[n-1], p.MemoryMinHeadroom)
+	} else {
+		fmt.Fprintf(&b, ": needs %v GPU memory (peak %v + %s)", s.NeedMemoryBytes, u.MemoryMax, memoryRule(p))
+	}
 	if len(u.Compute) > 0 {
 		fmt.Fprintf(&b, " and %s (P%s %s + %s)", gpus(s.NeedComputeGPUs), pctNum(p.ComputePercentile), gpus(seen), pct(p.ComputeHeadroom))
 	} else {
@@ -369,6 +422,26 @@ func monthly(gpus, pricePerHour float64) float64 {
 }
 
 func roundCents(v float64) float64 { return math.Round(v*100) / 100 }
+
+// roundRisk rounds a probability to 1e-6: it is an estimate.
+func roundRisk(p float64) float64 { return math.Round(p*1e6) / 1e6 }
+
+// pctRisk formats a probability as a percentage with up to two decimals;
+// one above 0 but under 0.005 % reads "<0.01%".
+func pctRisk(p float64) string {
+	if p > 0 && p < 0.00005 {
+		return "<0.01%"
+	}
+	return strconv.FormatFloat(math.Round(p*10000)/100, 'f', -1, 64) + "%"
+}
+
+// plural returns "n noun", with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
 
 func pct(f float64) string { return strconv.FormatFloat(math.Round(f*1000)/10, 'f', -1, 64) + "%" }
 

@@ -133,6 +133,14 @@ type Usage struct {
 	// engine's largest per-window peak. Memory is sized from it: running
 	// out of GPU memory fails the workload.
 	MemoryMax recommender.Bytes `json:"memoryMax"`
+	// MemoryPeaks are the largest GPU memory in use in each peak window
+	// of the history, in bytes, oldest first, none above MemoryMax: the
+	// engine's per-window peaks, or a backtest's per decision interval.
+	// The last is the window the current allocation held (it may still
+	// be in progress), so it alone decides whether memory is censored.
+	// With Policy.MemoryRisk they size memory by risk (see Recommend).
+	// Empty means not kept: MemoryMax alone sizes memory.
+	MemoryPeaks []recommender.Bytes `json:"memoryPeaks,omitempty"`
 	// Compute is GPU busy time, in GPUs, at a few quantiles of the samples,
 	// ascending by Q (e.g. P50, P90, P95, P99). On whole GPUs busy time is
 	// the duty cycle, at most one per GPU; on a MIG instance it is the
@@ -236,12 +244,17 @@ type Shape struct {
 	// CurrentGPUs is the same for the current allocation.
 	CurrentGPUs float64 `json:"currentGPUs"`
 	// NeedMemoryBytes and NeedComputeGPUs are the requirements the shape
-	// was chosen for: the memory peak plus headroom (raised past the
-	// current cap when capped), and the policy's compute percentile plus
-	// headroom.
+	// was chosen for: the memory peak plus headroom, or the memory the
+	// policy's risk allows (raised past the current cap plus headroom
+	// when capped), and the policy's compute percentile plus headroom.
 	NeedMemoryBytes recommender.Bytes      `json:"needMemoryBytes"`
 	NeedComputeGPUs recommender.GPUCompute `json:"needComputeGPUs"`
-	Flags           Flags                  `json:"flags"`
+	// MemoryRisk is, when Usage.MemoryPeaks are known, the chance (0–1)
+	// that a peak window's memory peak exceeds MemoryBytes, by the fit
+	// of the peaks that Policy.MemoryRisk sizes with (an estimate: see
+	// Recommend); 0 when the peaks are not known.
+	MemoryRisk float64 `json:"memoryRisk,omitempty"`
+	Flags      Flags   `json:"flags"`
 	// Reason says in one line why this shape.
 	Reason string `json:"reason"`
 	// MonthlyCostUSD is what the shape costs a month (GPUs × price ×
