@@ -15,10 +15,15 @@
 // the GPU, and returns a Decision that holds for the window. Warm-up:
 // until a pod has Options.Warmup (1 h) of history from its first sample,
 // every policy keeps one whole GPU, the allocation the trace ran on, so
-// that no policy sizes from nothing. Nothing reacts within a window: a
-// GPU shape changes by restarting the pod, so every policy acts only at
-// decision points, and sees an overflow at the next one through the
-// history.
+// that no policy sizes from nothing. A GPU shape changes by restarting
+// the pod, so policies act at decision points, with one exception: a pod
+// that overflows its shape's memory fails and restarts anyway, and a
+// policy that reacts to it (OOMReactor: rightsizer's profiles, as its
+// controller does; not whole-gpu or kruize) is asked at once, from the
+// history up to the overflow, and its new shape holds from the next
+// sample to the window's end (Options.NoReactions turns this off).
+// Other policies see the overflow at the next decision point, through
+// the history, their pod failing meanwhile.
 //
 // # Scoring
 //
@@ -31,17 +36,22 @@
 //     one GPU per pod gives the number of pods;
 //   - mem_overflow_events: samples whose GPU memory exceeds the shape's
 //     memory (Decision.Memory: the MIG instance's measured MiB, the
-//     GPU's, or a share's 1/replicas), per sample;
+//     GPU's, or a share's 1/replicas), per sample; a reacting policy's
+//     overflow is one sample, a failed restart, where another's lasts
+//     until the next decision point;
+//   - reactions: reshapes after an overflow within a window, each a
+//     restart;
 //   - mem_gib_hours: the shape's memory integrated over time;
 //   - layout_gpus: per window, the GPUs the running pods' shapes need
 //     once packed (MIG profiles and whole GPUs by migpack.Pack under the
 //     mixed strategy, MPS and time-slicing shares ⌈n/replicas⌉ per
-//     mechanism and replica count), averaged over windows.
+//     mechanism and replica count), averaged over windows; a window with
+//     a reaction counts the shape it ends with.
 //
 // # Policies
 //
 //   - Rightsizer: gpushape.Recommend under a rightsizing profile, from an
-//     exact summary of the history (UsageOf).
+//     exact summary of the history (UsageOf); it reacts to overflows.
 //   - WholeGPU: keep one GPU.
 //   - Kruize: Kruize's rule, the smallest profile whose memory and SM
 //     fractions both hold the P98 of 15-minute peaks (research/gpu.md §4.3).

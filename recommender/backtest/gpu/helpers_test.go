@@ -58,3 +58,17 @@ func grows(i int) (float64, float64) {
 	}
 	return 0.10, 8
 }
+
+// flatPolicies are Policies with rightsizer's GPU memory sized by the
+// flat rule (gpushape.Policy.MemoryRisk 0: the largest peak plus
+// headroom), whose shapes a hand can work out.
+func flatPolicies() []Policy {
+	ps := Policies()
+	for i, p := range ps {
+		if r, ok := p.(Rightsizer); ok {
+			r.Policy.MemoryRisk = 0
+			ps[i] = r
+		}
+	}
+	return ps
+}

@@ -13,7 +13,8 @@ import (
 
 // Input is what a policy may see at a decision point: one pod's samples
 // before Now (never after: the walk is causal), the allocation the pod
-// holds, and its GPU.
+// holds, and its GPU. After an overflow (Overflow) the samples run up to
+// Now, the overflow's, included.
 type Input struct {
 	Pod string
 	// Now is the decision point; the decision holds until the next one.
@@ -30,6 +31,11 @@ type Input struct {
 	// whole GPU at first.
 	Current gpushape.Allocation
 	Device  gpushape.Device
+	// Overflow says the pod has just overflowed Current's GPU memory, within
+	// a window (only an OOMReactor is asked then): the last sample, at Now,
+	// is the overflow, its memory censored at Current's, which is all the
+	// pod could use.
+	Overflow bool
 }
 
 // Decision is a policy's GPU shape for one pod until the next decision
@@ -60,6 +66,20 @@ type Policy interface {
 	Name() string
 	// Decide returns the shape for the window that starts at in.Now.
 	Decide(in Input) (Decision, error)
+}
+
+// OOMReactor is implemented by policies that reshape a pod as soon as it
+// overflows its GPU memory, as rightsizer's controller does after a CUDA
+// out-of-memory failure (and VPA's updater after an OOM kill, its "quick
+// OOM" rule; package recommender/backtest's OOMReactor): the pod fails
+// and restarts anyway, and it restarts on the shape the policy decides
+// then, not on the one that failed. Run asks such a policy to Decide at
+// the overflowing sample (Input.Overflow) unless Options.NoReactions; the
+// new shape holds from the next sample to the window's end. Other
+// policies (whole-gpu, kruize, a periodic report) wait for the next
+// decision point, their pod failing meanwhile.
+type OOMReactor interface {
+	ReactsToOOM() bool
 }
 
 // decisionOf returns the decision that holds allocation a on device d.
@@ -96,6 +116,14 @@ type Rightsizer struct {
 
 // Name returns the policy's profile name ("cost", "balanced", …).
 func (r Rightsizer) Name() string { return r.Policy.Name }
+
+// ReactsToOOM returns true: rightsizer's controller reshapes a pod that
+// overflowed its shape at once. The overflow's sample, censored at the
+// shape's memory, shows as usage at the shape's cap, so Recommend steps
+// up (gpushape.FlagCapped).
+func (Rightsizer) ReactsToOOM() bool { return true }
+
+var _ OOMReactor = Rightsizer{}
 
 // Decide recommends a shape.
 func (r Rightsizer) Decide(in Input) (Decision, error) {

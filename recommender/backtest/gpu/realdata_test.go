@@ -11,10 +11,21 @@ import (
 	"github.com/rightsizer/rightsizer/recommender/gpushape"
 )
 
+// finals returns the decisions of a window's reactions.
+func finals(ws WindowScore) []Decision {
+	var ds []Decision
+	for _, r := range ws.Reactions {
+		ds = append(ds, r.Decision)
+	}
+	return ds
+}
+
 // TestRealTraceInvariants walks the first 12 pods of the GenAI trace (by
 // name: full-day pods and two that stop after about 6 h) under every
 // policy on the default H100-80GB, and checks what must hold whatever the
-// policies decide.
+// policies decide: every sample is scored once under the decision in
+// force (a reaction's from the sample after its overflow), reactions
+// follow overflows and step up, and only rightsizer's profiles react.
 func TestRealTraceInvariants(t *testing.T) {
 	t.Parallel()
 	tr, err := Load(realdata.Dir(t, "alibaba-genai-2026"))
@@ -39,7 +50,7 @@ func TestRealTraceInvariants(t *testing.T) {
 		t.Run(s.Policy, func(t *testing.T) {
 			require.Len(t, s.PodScores, 12)
 			var hours, gpuHours, gib, eq float64
-			overflows := 0
+			overflows, reactions := 0, 0
 			for i, p := range s.PodScores {
 				pod := tr.Pods[i]
 				require.Equal(t, pod.Name, p.Pod)
@@ -47,31 +58,38 @@ func TestRealTraceInvariants(t *testing.T) {
 				durs := durations(pod, res.Step)
 				next := 0
 				for _, ws := range p.Windows {
-					d := ws.Decision
-					w = append(w, d.Warmup)
-					c, err := dev.Capacity(d.Allocation)
-					require.NoError(t, err)
-					// The memory scored is the shape's: the allocation's,
-					// or for a share its 1/replicas budget.
-					switch d.Allocation.Kind {
-					case gpushape.KindMPS, gpushape.KindTimeSlice:
-						require.Equal(t, dev.MemoryBytes()/recommender.Bytes(d.Allocation.Replicas), d.Memory)
-					default:
-						require.Equal(t, c.Memory, d.Memory)
+					w = append(w, ws.Decision.Warmup)
+					for _, d := range append([]Decision{ws.Decision}, finals(ws)...) {
+						c, err := dev.Capacity(d.Allocation)
+						require.NoError(t, err)
+						// The memory scored is the shape's: the allocation's,
+						// or for a share its 1/replicas budget.
+						switch d.Allocation.Kind {
+						case gpushape.KindMPS, gpushape.KindTimeSlice:
+							require.Equal(t, dev.MemoryBytes()/recommender.Bytes(d.Allocation.Replicas), d.Memory)
+						default:
+							require.Equal(t, c.Memory, d.Memory)
+						}
+						require.InDelta(t, c.GPUs, d.GPUs, 1e-12)
+						require.LessOrEqual(t, d.GPUs, 1.0, "no policy adds a GPU to a one-GPU pod")
+						if d.NeedMemory > 0 && d.Allocation.Kind != gpushape.KindWhole {
+							require.GreaterOrEqual(t, d.Memory, d.NeedMemory, "a shape below its own requirement: %s", d.Reason)
+						}
+						if s.Policy == "kruize" && !d.Warmup {
+							require.True(t, kruize[d.Allocation.Profile], d.Allocation.String())
+						}
 					}
-					require.InDelta(t, c.GPUs, d.GPUs, 1e-12)
-					require.LessOrEqual(t, d.GPUs, 1.0, "no policy adds a GPU to a one-GPU pod")
-					if d.NeedMemory > 0 && d.Allocation.Kind != gpushape.KindWhole {
-						require.GreaterOrEqual(t, d.Memory, d.NeedMemory, "a shape below its own requirement: %s", d.Reason)
+					if s.Policy != "cost" && s.Policy != "balanced" && s.Policy != "performance" {
+						require.Empty(t, ws.Reactions, "%s does not react to overflows", s.Policy)
 					}
-					if s.Policy == "kruize" && !d.Warmup {
-						require.True(t, kruize[d.Allocation.Profile], d.Allocation.String())
-					}
-					// Re-score the window from the trace.
+					// Re-score the window from the trace, each sample under
+					// the decision in force: the window's, then each
+					// reaction's from the sample after its overflow.
 					for next < len(pod.Samples) && pod.Samples[next].Time.Before(ws.Start) {
 						next++
 					}
-					n, over := 0, 0
+					n, over, r := 0, 0, 0
+					d := ws.Decision
 					for ; next < len(pod.Samples) && pod.Samples[next].Time.Before(ws.Start.Add(res.Interval)); next++ {
 						x := pod.Samples[next]
 						h := durs[next].Hours()
@@ -80,12 +98,21 @@ func TestRealTraceInvariants(t *testing.T) {
 						gib += d.Memory.GiB() * h
 						if x.HasMemory() && x.Memory > d.Memory {
 							over++
+							if r < len(ws.Reactions) {
+								require.Equal(t, x.Time, ws.Reactions[r].At, "a reaction at each overflow")
+								require.Greater(t, ws.Reactions[r].Decision.Memory, d.Memory, "a reaction steps up: %s", ws.Reactions[r].Decision.Reason)
+								d = ws.Reactions[r].Decision
+								r++
+							}
 						}
 						n++
 					}
+					require.Equal(t, len(ws.Reactions), r, "every reaction follows an overflow")
 					require.Equal(t, ws.Samples, n)
 					require.Equal(t, ws.Overflows, over)
+					require.Equal(t, ws.Final(), d)
 					overflows += over
+					reactions += r
 				}
 				eq += p.GPUEquivalents
 				warm = append(warm, w)
@@ -95,6 +122,10 @@ func TestRealTraceInvariants(t *testing.T) {
 			require.InDelta(t, s.MemGiBHours, gib, 1e-6)
 			require.InDelta(t, s.GPUEquivalents, eq, 1e-9)
 			require.Equal(t, s.MemOverflowEvents, overflows)
+			require.Equal(t, s.Reactions, reactions)
+			if s.Policy == "cost" {
+				require.Positive(t, reactions, "these pods overflow a cost shape")
+			}
 			require.Positive(t, s.GPUEquivalents)
 			require.LessOrEqual(t, s.GPUEquivalents, 12+1e-9)
 			for _, l := range s.Layouts {

@@ -62,6 +62,9 @@ type Options struct {
 	Strategy migpack.Strategy
 	// Parallel bounds the policies walked at once; 0 means GOMAXPROCS.
 	Parallel int
+	// NoReactions turns reactions to overflows off (see OOMReactor), so
+	// that every policy acts only at decision points.
+	NoReactions bool
 }
 
 func (o Options) complete() (Options, error) {
@@ -133,7 +136,9 @@ type Score struct {
 	// LayoutGPUs is, per window, the GPUs the pods running in it need once
 	// their shapes are packed onto GPUs (MIG profiles by package
 	// gpu/migpack, whole GPUs one each, shares by replicas), averaged over
-	// windows (weighted by their length); LayoutPeakGPUs the largest.
+	// windows (weighted by their length); LayoutPeakGPUs the largest. A
+	// pod reshaped within a window counts the shape it ends with (as in
+	// ConcurrentGPUs): the GPUs must hold it by then.
 	LayoutGPUs     float64 `json:"layout_gpus"`
 	LayoutPeakGPUs int     `json:"layout_peak_gpus"`
 	// MemGiBHours integrates Decision.Memory over each pod's time, in
@@ -147,6 +152,9 @@ type Score struct {
 	// one overflow: decisions that failed; MemOverflowPods the pods.
 	MemOverflowPodHours int `json:"mem_overflow_pod_hours"`
 	MemOverflowPods     int `json:"mem_overflow_pods"`
+	// Reactions counts the reshapes within a window after an overflow
+	// (OOMReactor): each is a pod restarted on a larger shape.
+	Reactions int `json:"reactions"`
 	// ShapePodHours is the pod-hours spent in each allocation
 	// (gpushape.Allocation.String), warm-up ones under "warm-up".
 	ShapePodHours map[string]float64 `json:"shape_pod_hours"`
@@ -169,12 +177,31 @@ type PodScore struct {
 type WindowScore struct {
 	Start    time.Time
 	Decision Decision
+	// Reactions are the reshapes after an overflow within the window
+	// (OOMReactor), in time order: each holds from the sample after At.
+	Reactions []Reaction
 	// Samples in the window, the time they stand for, the largest memory
 	// sample in bytes, and how many exceeded Decision.Memory.
 	Samples   int
 	Observed  time.Duration
 	MaxMemory recommender.Bytes
 	Overflows int
+}
+
+// Reaction is a reshape within a window: the sample at At overflowed the
+// shape in force, and Decision holds from the next sample on.
+type Reaction struct {
+	At       time.Time
+	Decision Decision
+}
+
+// Final returns the decision in force at the window's end: the last
+// reaction's, else the window's.
+func (w WindowScore) Final() Decision {
+	if n := len(w.Reactions); n > 0 {
+		return w.Reactions[n-1].Decision
+	}
+	return w.Decision
 }
 
 // Layout is one window's packing.
@@ -202,7 +229,8 @@ type walkPod struct {
 // (every Interval from the first sample), for each pod with samples in the
 // next window, it asks the policy for a shape from the pod's samples so
 // far (only the past) and its current allocation (the previous decision),
-// then scores the window's samples against it. While a pod's history is
+// then scores the window's samples against it; an OOMReactor is asked
+// again at each overflow (see OOMReactor). While a pod's history is
 // shorter than Warmup every policy keeps one whole GPU. After all pods, it
 // packs each window's shapes to count the GPUs they need. Policies run in
 // parallel (at most Options.Parallel), each in one goroutine; the trace is
@@ -287,6 +315,8 @@ func walk(ctx context.Context, pol Policy, pods []walkPod, grid []time.Time, wei
 		return Score{}, err
 	}
 	warm.Warmup = true
+	r, ok := pol.(OOMReactor)
+	reacts := ok && r.ReactsToOOM() && !opts.NoReactions
 	// Per window, the pods running and their allocations, for the layout.
 	winPods := make([][]string, len(grid))
 	winAllocs := make([][]gpushape.Allocation, len(grid))
@@ -313,34 +343,54 @@ func walk(ctx context.Context, pol Policy, pods []walkPod, grid []time.Time, wei
 				}
 			}
 			ws := WindowScore{Start: t, Decision: d, Samples: hi - lo}
+			now := d // the decision in force
 			for j := lo; j < hi; j++ {
 				x := p.Samples[j]
+				h := p.durs[j].Hours()
 				ws.Observed += p.durs[j]
-				if x.HasMemory() {
-					ws.MaxMemory = max(ws.MaxMemory, x.Memory)
-					if x.Memory > d.Memory {
-						ws.Overflows++
-					}
+				ps.GPUHours += now.GPUs * h
+				ps.MemGiBHours += float64(now.Memory) / float64(recommender.GiB) * h
+				s.ShapePodHours[shapeKey(now)] += h
+				if !x.HasMemory() {
+					continue
 				}
+				ws.MaxMemory = max(ws.MaxMemory, x.Memory)
+				if x.Memory <= now.Memory {
+					continue
+				}
+				ws.Overflows++
+				if !reacts || now.Warmup {
+					continue
+				}
+				// The pod fails to allocate: its usage shows at the cap of
+				// its shape, and the controller restarts it on another.
+				seen := x
+				seen.Memory = now.Memory
+				in := Input{
+					Pod: p.Name, Now: x.Time, Origin: origin, Samples: append(p.Samples[:j:j], seen), Durations: p.durs[:j+1],
+					Current: now.Allocation, Device: opts.Device, Overflow: true,
+				}
+				if now, err = pol.Decide(in); err != nil {
+					return Score{}, fmt.Errorf("pod %s at %v, after an overflow: %w", p.Name, x.Time, err)
+				}
+				if err := checkDecision(opts.Device, now); err != nil {
+					return Score{}, fmt.Errorf("pod %s at %v, after an overflow: %w", p.Name, x.Time, err)
+				}
+				ws.Reactions = append(ws.Reactions, Reaction{At: x.Time, Decision: now})
+				s.Reactions++
 			}
-			h := ws.Observed.Hours()
-			ps.Hours += h
-			ps.GPUHours += d.GPUs * h
-			ps.MemGiBHours += float64(d.Memory) / float64(recommender.GiB) * h
+			ps.Hours += ws.Observed.Hours()
 			ps.MemOverflowEvents += ws.Overflows
 			if ws.Overflows > 0 {
 				s.MemOverflowPodHours++
 			}
-			key := d.Allocation.String()
-			if d.Warmup {
-				key = "warm-up"
-			}
-			s.ShapePodHours[key] += h
 			ps.Windows = append(ps.Windows, ws)
+			// The window's layout holds the shape it ends with: a
+			// reaction only grows it.
 			winPods[k] = append(winPods[k], p.Name)
-			winAllocs[k] = append(winAllocs[k], d.Allocation)
-			winReserved[k] += d.GPUs
-			cur = d.Allocation
+			winAllocs[k] = append(winAllocs[k], now.Allocation)
+			winReserved[k] += now.GPUs
+			cur = now.Allocation
 		}
 		if ps.Hours > 0 {
 			ps.GPUEquivalents = ps.GPUHours / ps.Hours
@@ -379,6 +429,14 @@ func walk(ctx context.Context, pol Policy, pods []walkPod, grid []time.Time, wei
 		s.ConcurrentGPUs /= total.Hours()
 	}
 	return s, nil
+}
+
+// shapeKey is the key of Score.ShapePodHours that d counts under.
+func shapeKey(d Decision) string {
+	if d.Warmup {
+		return "warm-up"
+	}
+	return d.Allocation.String()
 }
 
 // errBadDecision reports a decision Run cannot score.

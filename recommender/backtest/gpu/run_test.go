@@ -3,6 +3,7 @@ package gpu
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +30,9 @@ type want struct {
 
 // TestRunKnownAnswers walks hand-made traces, one sample a minute for three
 // hours (windows [0, 1h), [1h, 2h), [2h, 3h)), whose every decision can be
-// worked out by hand from gpushape's rules and Kruize's:
+// worked out by hand from gpushape's flat memory rule (flatPolicies) and
+// Kruize's, with no reactions within a window (TestRunReacts and
+// TestRunMemoryRisk cover those):
 //
 //   - 8 GiB at 10 % busy: cost needs 8 GiB + 5 % and P60 0.1 + 10 % =
 //     0.11 GPUs, balanced 8 GiB + 15 % and 0.11: both a 1g.10gb (9.625 GiB,
@@ -103,7 +106,7 @@ func TestRunKnownAnswers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res, err := Run(t.Context(), Trace{Name: tc.name, Pods: tc.pods}, Policies(), Options{Device: testDevice(t)})
+			res, err := Run(t.Context(), Trace{Name: tc.name, Pods: tc.pods}, flatPolicies(), Options{Device: testDevice(t), NoReactions: true})
 			require.NoError(t, err)
 			require.Equal(t, len(tc.pods), res.Pods)
 			require.Equal(t, testStep, res.Step)
@@ -269,4 +272,153 @@ func TestDefaultDevice(t *testing.T) {
 	require.Equal(t, "H100-80GB", d.Model.Name)
 	require.Equal(t, 80*recommender.GiB, d.MemoryBytes())
 	require.Positive(t, d.PricePerHour)
+}
+
+// TestRunReacts walks a pod at 8 GiB that grows to 12 GiB at minute 150,
+// past the 1g.10gb (9.625 GiB) that the flat cost rule gives it at 1 h
+// and 2 h (8 GiB + 5 %). Cost reacts at the overflow: it sees the sample
+// censored at 9.625 GiB, which is its cap, and steps up to 1g.20gb (the
+// cap + 5 % = 10.1 GiB) for the rest of the window; at 3 h it keeps it.
+// Without reactions, and under Kruize (which never reacts), the pod
+// overflows for the 30 minutes to the next decision point.
+func TestRunReacts(t *testing.T) {
+	t.Parallel()
+	pod := series("grows", 0, 240, func(i int) (float64, float64) {
+		if i >= 150 {
+			return 0.10, 12
+		}
+		return 0.10, 8
+	})
+	cost := flatPolicies()[2]
+	require.Equal(t, "cost", cost.Name())
+	g10, g20 := gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "1g.10gb"}, gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "1g.20gb"}
+	tests := []struct {
+		name        string
+		policy      Policy
+		noReactions bool
+		overflows   int
+		reactions   []Reaction // of the window at 2 h, decisions by allocation only
+		gpuHours    float64
+		shapeHours  map[string]float64
+	}{
+		{
+			name: "cost reacts", policy: cost, overflows: 1,
+			reactions: []Reaction{{At: t0.Add(150 * time.Minute), Decision: Decision{Allocation: g20}}},
+			// Warm-up, 1g.10gb to minute 150 (its overflow included), then
+			// 1g.20gb.
+			gpuHours:   1 + (60+31)/60.0/7 + (29+60)/60.0/4,
+			shapeHours: map[string]float64{"warm-up": 1, "mig 1g.10gb": 91.0 / 60, "mig 1g.20gb": 89.0 / 60},
+		},
+		{
+			name: "cost without reactions", policy: cost, noReactions: true, overflows: 30,
+			gpuHours:   1 + 2.0/7 + 1.0/4,
+			shapeHours: map[string]float64{"warm-up": 1, "mig 1g.10gb": 2, "mig 1g.20gb": 1},
+		},
+		{
+			name: "kruize does not react", policy: NewKruize(), overflows: 30,
+			gpuHours:   1 + 2.0/7 + 1.0/4,
+			shapeHours: map[string]float64{"warm-up": 1, "mig 1g.10gb": 2, "mig 1g.20gb": 1},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res, err := Run(t.Context(), Trace{Pods: []Pod{pod}}, []Policy{tc.policy}, Options{Device: testDevice(t), NoReactions: tc.noReactions})
+			require.NoError(t, err)
+			s := res.Scores[0]
+			require.Equal(t, tc.overflows, s.MemOverflowEvents)
+			require.Equal(t, 1, s.MemOverflowPodHours)
+			require.Equal(t, len(tc.reactions), s.Reactions)
+			require.InDelta(t, tc.gpuHours, s.GPUHours, 1e-9)
+			require.InDelta(t, tc.gpuHours/4, s.GPUEquivalents, 1e-9)
+			require.Len(t, s.ShapePodHours, len(tc.shapeHours))
+			for k, v := range tc.shapeHours {
+				require.InDelta(t, v, s.ShapePodHours[k], 1e-9, k)
+			}
+			ws := s.PodScores[0].Windows
+			require.Len(t, ws, 4)
+			require.Equal(t, g10, ws[2].Decision.Allocation)
+			require.Len(t, ws[2].Reactions, len(tc.reactions))
+			for i, r := range tc.reactions {
+				require.Equal(t, r.At, ws[2].Reactions[i].At)
+				require.Equal(t, r.Decision.Allocation, ws[2].Reactions[i].Decision.Allocation)
+				require.Contains(t, ws[2].Reactions[i].Decision.Reason, "capped", "the overflow shows at the cap")
+			}
+			// The window's layout holds the shape it ends with, and the
+			// next decision starts from it.
+			final, reserved := g10, 1.0/7
+			if len(tc.reactions) > 0 {
+				final, reserved = g20, 1.0/4
+			}
+			require.Equal(t, final, ws[2].Final().Allocation)
+			require.Equal(t, 1, s.Layouts[2].GPUs)
+			require.InDelta(t, reserved, s.Layouts[2].Reserved, 1e-12, "the final shape's GPUs")
+			require.Equal(t, g20, ws[3].Decision.Allocation)
+			if _, ok := tc.policy.(Rightsizer); ok {
+				require.Equal(t, len(tc.reactions) > 0, strings.HasPrefix(ws[3].Decision.Reason, "keep mig 1g.20gb"), ws[3].Decision.Reason)
+			}
+		})
+	}
+}
+
+// TestRunReactionInput checks what a reacting policy sees at an overflow:
+// the samples up to it, its memory censored at the shape's, Now at it,
+// the shape it overflowed as current; that it can react twice in a
+// window; and that an overflow in warm-up, which no policy decides, gets
+// no reaction.
+func TestRunReactionInput(t *testing.T) {
+	t.Parallel()
+	pod := series("p", 0, 180, func(i int) (float64, float64) {
+		switch i {
+		case 30:
+			return 0.1, 90 // above the test device's 80 GiB, in warm-up
+		case 100:
+			return 0.1, 12 // above 1g.10gb
+		case 101:
+			return 0.1, 25 // above 1g.20gb
+		}
+		return 0.1, 8
+	})
+	rec := &reactor{}
+	res, err := Run(t.Context(), Trace{Pods: []Pod{pod}}, []Policy{rec}, Options{Device: testDevice(t)})
+	require.NoError(t, err)
+	s := res.Scores[0]
+	require.Equal(t, 3, s.MemOverflowEvents, "one in warm-up, one per shape after")
+	require.Equal(t, 2, s.Reactions)
+	require.Len(t, rec.inputs, 4, "two decision points, two reactions")
+
+	for i, want := range []struct {
+		at      int // minute of the overflow
+		current string
+		memory  float64 // GiB seen at the overflow: the shape's
+	}{{100, "1g.10gb", mem1g10}, {101, "1g.20gb", mem1g20}} {
+		in := rec.inputs[1+i]
+		require.True(t, in.Overflow)
+		require.Equal(t, t0.Add(time.Duration(want.at)*time.Minute), in.Now)
+		require.Len(t, in.Samples, want.at+1)
+		require.Len(t, in.Durations, want.at+1)
+		require.Equal(t, want.current, in.Current.Profile)
+		require.InDelta(t, want.memory, in.Samples[want.at].Memory.GiB(), 1e-9, "censored at the shape")
+		require.Equal(t, pod.Samples[want.at].Compute, in.Samples[want.at].Compute)
+	}
+	require.InDelta(t, 12.0, pod.Samples[100].Memory.GiB(), 1e-9, "the trace is not written to")
+	require.False(t, rec.inputs[3].Overflow)
+	require.Equal(t, "3g.40gb", rec.inputs[3].Current.Profile, "the next window starts from the last reaction")
+}
+
+// reactor is an OOMReactor that takes 1g.10gb at decision points and one
+// size up at each overflow, and records its inputs. Not safe for
+// concurrent use: give it one pod.
+type reactor struct{ inputs []Input }
+
+func (*reactor) Name() string      { return "reactor" }
+func (*reactor) ReactsToOOM() bool { return true }
+
+func (r *reactor) Decide(in Input) (Decision, error) {
+	r.inputs = append(r.inputs, in)
+	next := "1g.10gb"
+	if in.Overflow {
+		next = map[string]string{"1g.10gb": "1g.20gb", "1g.20gb": "3g.40gb"}[in.Current.Profile]
+	}
+	return decisionOf(in.Device, gpushape.Allocation{Kind: gpushape.KindMIG, Profile: next}, "")
 }
