@@ -51,7 +51,9 @@
 // # Policies
 //
 //   - Rightsizer: gpushape.Recommend under a rightsizing profile, from an
-//     exact summary of the history (UsageOf); it reacts to overflows.
+//     exact summary of the history (UsageOf), hourly memory peaks
+//     included, so that each profile sizes memory by its risk per
+//     decision window; it reacts to overflows.
 //   - WholeGPU: keep one GPU.
 //   - Kruize: Kruize's rule, the smallest profile whose memory and SM
 //     fractions both hold the P98 of 15-minute peaks (research/gpu.md §4.3).

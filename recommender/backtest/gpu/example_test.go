@@ -3,19 +3,23 @@ package gpu_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rightsizer/rightsizer/recommender"
 	gpubacktest "github.com/rightsizer/rightsizer/recommender/backtest/gpu"
 )
 
-// Three hours of one inference pod at 10 % busy with 8 GiB of its GPU's
-// 80: after the first hour's warm-up on its whole GPU, rightsizer's cost
-// profile and Kruize both move it to a 1g.10gb MIG slice, 1/7 of a GPU.
+// Five hours of one inference pod at 10 % busy with 8 GiB of its GPU's
+// 80: after the first hour's warm-up on its whole GPU, Kruize moves it to
+// a 1g.10gb MIG slice (9.6 GiB) at once. Rightsizer's cost and balanced
+// profiles take 1g.20gb while one or two hours of history leave the next
+// hour's peak uncertain, and 1g.10gb from the third hour on; performance
+// keeps 2 GiB over the peak, more than 1g.10gb holds.
 func ExampleRun() {
 	start := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
 	pod := gpubacktest.Pod{Name: "llm-0"}
-	for i := range 180 {
+	for i := range 300 {
 		pod.Samples = append(pod.Samples, gpubacktest.Sample{
 			Time:    start.Add(time.Duration(i) * time.Minute),
 			Compute: 0.10,
@@ -29,12 +33,16 @@ func ExampleRun() {
 		return
 	}
 	for _, s := range res.Scores {
-		fmt.Printf("%-11s %.3f GPUs, %d overflows, %.0f GiB-hours\n", s.Policy, s.GPUEquivalents, s.MemOverflowEvents, s.MemGiBHours)
+		var shapes []string
+		for _, w := range s.PodScores[0].Windows[1:] {
+			shapes = append(shapes, w.Decision.Allocation.String())
+		}
+		fmt.Printf("%-11s %.3f GPUs, %d overflows: warm-up, %s\n", s.Policy, s.GPUEquivalents, s.MemOverflowEvents, strings.Join(shapes, ", "))
 	}
 	// Output:
-	// whole-gpu   1.000 GPUs, 0 overflows, 240 GiB-hours
-	// kruize      0.429 GPUs, 0 overflows, 99 GiB-hours
-	// cost        0.429 GPUs, 0 overflows, 99 GiB-hours
-	// balanced    0.429 GPUs, 0 overflows, 99 GiB-hours
-	// performance 0.500 GPUs, 0 overflows, 119 GiB-hours
+	// whole-gpu   1.000 GPUs, 0 overflows: warm-up, 1 × GPU, 1 × GPU, 1 × GPU, 1 × GPU
+	// kruize      0.314 GPUs, 0 overflows: warm-up, mig 1g.10gb, mig 1g.10gb, mig 1g.10gb, mig 1g.10gb
+	// cost        0.357 GPUs, 0 overflows: warm-up, mig 1g.20gb, mig 1g.20gb, mig 1g.10gb, mig 1g.10gb
+	// balanced    0.357 GPUs, 0 overflows: warm-up, mig 1g.20gb, mig 1g.20gb, mig 1g.10gb, mig 1g.10gb
+	// performance 0.400 GPUs, 0 overflows: warm-up, mig 1g.20gb, mig 1g.20gb, mig 1g.20gb, mig 1g.20gb
 }

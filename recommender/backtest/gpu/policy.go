@@ -112,6 +112,11 @@ func (WholeGPU) Decide(in Input) (Decision, error) {
 // current allocation of the next, as the controller would.
 type Rightsizer struct {
 	Policy gpushape.Policy
+	// PeakWindow is the length of the windows whose memory peaks UsageOf
+	// keeps (gpushape.Usage.MemoryPeaks), aligned to the trace's first
+	// sample; 0 means DefaultInterval, so that a window is what one
+	// decision holds for and Policy.MemoryRisk is a risk per decision.
+	PeakWindow time.Duration
 }
 
 // Name returns the policy's profile name ("cost", "balanced", …).
@@ -127,7 +132,7 @@ var _ OOMReactor = Rightsizer{}
 
 // Decide recommends a shape.
 func (r Rightsizer) Decide(in Input) (Decision, error) {
-	u, err := UsageOf(in, r.Policy)
+	u, err := UsageOf(in, r.Policy, r.PeakWindow)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -147,6 +152,10 @@ var ComputeQuantiles = []float64{0.5, 0.6, 0.9, 0.95, 0.98, 0.99}
 // exactly (the trace is small):
 //
 //   - MemoryMax: the largest GPU memory sample;
+//   - MemoryPeaks: the largest GPU memory sample of each window of
+//     peakWindow (0 means DefaultInterval) from in.Origin that has one,
+//     oldest first; the last window is in progress only after an
+//     overflow (Input.Overflow), when it ends with the overflow;
 //   - Compute: busy time in GPUs (duty cycle / 100, one GPU per pod) at
 //     ComputeQuantiles and the policy's ComputePercentile, each the
 //     nearest-rank empirical quantile (the smallest sample with at least
@@ -159,20 +168,39 @@ var ComputeQuantiles = []float64{0.5, 0.6, 0.9, 0.95, 0.98, 0.99}
 //
 // O(n log n) in the samples. It fails, wrapping gpushape.ErrInvalidInput,
 // when the current allocation does not exist on the device.
-func UsageOf(in Input, p gpushape.Policy) (gpushape.Usage, error) {
+func UsageOf(in Input, p gpushape.Policy, peakWindow time.Duration) (gpushape.Usage, error) {
 	c, err := in.Device.Capacity(in.Current)
 	if err != nil {
 		return gpushape.Usage{}, fmt.Errorf("usage of %s: %w", in.Pod, err)
+	}
+	if peakWindow < 0 {
+		return gpushape.Usage{}, fmt.Errorf("usage of %s: peak window %v negative: %w", in.Pod, peakWindow, gpushape.ErrInvalidInput)
+	}
+	if peakWindow == 0 {
+		peakWindow = DefaultInterval
 	}
 	var u gpushape.Usage
 	var busy []float64
 	baseline := recommender.Bytes(math.MaxInt64)
 	var seconds float64
+	window := int64(math.MinInt64)
 	for i, s := range in.Samples {
 		seconds += in.Durations[i].Seconds()
 		if s.HasMemory() {
 			u.MemoryMax = max(u.MemoryMax, s.Memory)
 			baseline = min(baseline, s.Memory)
+			// Samples before Origin (none in a Run) fall in negative
+			// windows: floor division keeps them apart.
+			w := int64(s.Time.Sub(in.Origin) / peakWindow)
+			if s.Time.Before(in.Origin.Add(time.Duration(w) * peakWindow)) {
+				w--
+			}
+			if w != window {
+				u.MemoryPeaks = append(u.MemoryPeaks, 0)
+				window = w
+			}
+			last := &u.MemoryPeaks[len(u.MemoryPeaks)-1]
+			*last = max(*last, s.Memory)
 		}
 		if s.HasCompute() {
 			busy = append(busy, float64(s.Compute))

@@ -1,6 +1,7 @@
 package gpu
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -157,7 +158,7 @@ func TestUsageOf(t *testing.T) {
 		}
 		return float64(i) / 100, 20
 	})
-	u, err := UsageOf(input(t, p, 100, oneGPU), cost)
+	u, err := UsageOf(input(t, p, 100, oneGPU), cost, 0)
 	require.NoError(t, err)
 	require.Equal(t, 20*recommender.GiB, u.MemoryMax)
 	require.InDelta(t, 100.0/60, u.Hours, 1e-9)
@@ -176,23 +177,23 @@ func TestUsageOf(t *testing.T) {
 	// A policy percentile off the list is added, exactly.
 	odd := cost
 	odd.ComputePercentile = 0.75
-	u, err = UsageOf(input(t, p, 100, oneGPU), odd)
+	u, err = UsageOf(input(t, p, 100, oneGPU), odd, 0)
 	require.NoError(t, err)
 	require.Len(t, u.Compute, len(want)+1)
 	require.InDelta(t, 0.74, float64(u.ComputeAt(0.75)), 1e-12)
 
 	// Idle is judged against the current allocation: on a 1g.10gb (16/132
 	// of the SMs) under 5 % of it is under 0.006 GPUs: only busy 0.00.
-	u, err = UsageOf(input(t, p, 100, gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "1g.10gb"}), cost)
+	u, err = UsageOf(input(t, p, 100, gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "1g.10gb"}), cost, 0)
 	require.NoError(t, err)
 	require.InDelta(t, 0.01, u.IdleFraction, 1e-12)
 
 	// No history: nothing seen, Recommend will keep the allocation.
-	u, err = UsageOf(input(t, p, 0, oneGPU), cost)
+	u, err = UsageOf(input(t, p, 0, oneGPU), cost, 0)
 	require.NoError(t, err)
 	require.Equal(t, gpushape.Usage{}, u)
 
-	_, err = UsageOf(input(t, p, 100, gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "5g.50gb"}), cost)
+	_, err = UsageOf(input(t, p, 100, gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "5g.50gb"}), cost, 0)
 	require.ErrorIs(t, err, gpushape.ErrInvalidInput)
 }
 
@@ -228,4 +229,63 @@ func TestLayoutGPUs(t *testing.T) {
 		require.NoError(t, err, tc.name)
 		require.Equal(t, tc.want, n, tc.name)
 	}
+}
+
+// TestUsageOfPeaks checks the per-window memory peaks UsageOf keeps: one
+// per window of the peak length from Origin that has a memory sample,
+// oldest first, with the window in progress last.
+func TestUsageOfPeaks(t *testing.T) {
+	t.Parallel()
+	cost, err := gpushape.PolicyFor(recommender.ProfileCost)
+	require.NoError(t, err)
+	// Memory in GiB is the minute's hour plus a fraction that peaks at
+	// minute 40 of each hour: 1.4 GiB, 2.4 GiB, 3.4 GiB.
+	byHour := series("p", 0, 180, func(i int) (float64, float64) {
+		return 0.1, float64(i/60+1) + 0.01*float64(min(i%60, 40))
+	})
+	memoryless := byHour
+	memoryless.Samples = slices.Clone(byHour.Samples)
+	for i := 60; i < 120; i++ {
+		memoryless.Samples[i].Has = recommender.ResourceSet(0).With(recommender.ResourceGPUCompute)
+	}
+	gib := func(vs ...float64) []recommender.Bytes {
+		var b []recommender.Bytes
+		for _, v := range vs {
+			b = append(b, recommender.Bytes(v*float64(recommender.GiB)))
+		}
+		return b
+	}
+	tests := []struct {
+		name   string
+		in     Input
+		window time.Duration
+		want   []recommender.Bytes
+	}{
+		{name: "hourly, the default", in: input(t, byHour, 180, oneGPU), want: gib(1.4, 2.4, 3.4)},
+		{name: "half-hourly", in: input(t, byHour, 180, oneGPU), window: 30 * time.Minute, want: gib(1.29, 1.4, 2.29, 2.4, 3.29, 3.4)},
+		{name: "the window in progress", in: input(t, byHour, 150, oneGPU), want: gib(1.4, 2.4, 3.29)},
+		{name: "a window without memory is skipped", in: input(t, memoryless, 180, oneGPU), want: gib(1.4, 3.4)},
+		{
+			// Origin at minute 90: minutes 0–29 fall in the window an
+			// hour and a half to half an hour before it, 30–89 in the one
+			// before it, 90–179 in the first two after.
+			name: "samples before Origin", window: time.Hour,
+			in:   func() Input { in := input(t, byHour, 180, oneGPU); in.Origin = t0.Add(90 * time.Minute); return in }(),
+			want: gib(1.29, 2.29, 3.29, 3.4),
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			u, err := UsageOf(tc.in, cost, tc.window)
+			require.NoError(t, err)
+			require.Len(t, u.MemoryPeaks, len(tc.want))
+			for i, w := range tc.want {
+				require.InDelta(t, w.GiB(), u.MemoryPeaks[i].GiB(), 1e-6, "peak %d", i)
+			}
+			require.Equal(t, slices.Max(u.MemoryPeaks), u.MemoryMax)
+		})
+	}
+	_, err = UsageOf(input(t, byHour, 180, oneGPU), cost, -time.Hour)
+	require.ErrorIs(t, err, gpushape.ErrInvalidInput)
 }

@@ -152,3 +152,55 @@ func TestRealTraceInvariants(t *testing.T) {
 		require.True(t, slices.EqualFunc(warm[:n], warm[i*n:(i+1)*n], slices.Equal[[]bool]), res.Scores[i].Policy)
 	}
 }
+
+// TestRealTraceTarget checks the target on the whole GenAI trace
+// and on each half of its pods (Trace.Split: the profiles' memory risks
+// were chosen on the even half, so the odd half is a hold-out): balanced
+// reserves fewer GPUs than kruize with no more overflows; the profiles
+// keep their order, cost ≤ balanced ≤ performance in GPUs and the reverse
+// in failed decisions; and each profile fails no more decisions than
+// with the flat memory rule while reserving fewer GPUs.
+func TestRealTraceTarget(t *testing.T) {
+	t.Parallel()
+	tr, err := Load(realdata.Dir(t, "alibaba-genai-2026"))
+	require.NoError(t, err)
+	pols := append(Policies(), renamed(flatPolicies()[2:], "flat ")...)
+	for _, part := range []struct {
+		name string
+		tr   Trace
+	}{{"all", tr}, {"even", tr.Split(0, 2)}, {"odd", tr.Split(1, 2)}} {
+		t.Run(part.name, func(t *testing.T) {
+			t.Parallel()
+			res, err := Run(t.Context(), part.tr, pols, Options{})
+			require.NoError(t, err)
+			score := func(name string) Score {
+				s, ok := res.Score(name)
+				require.True(t, ok, name)
+				return s
+			}
+			k, c, b, p := score("kruize"), score("cost"), score("balanced"), score("performance")
+			require.Less(t, b.GPUEquivalents, k.GPUEquivalents)
+			require.LessOrEqual(t, b.MemOverflowEvents, k.MemOverflowEvents)
+			require.Less(t, c.GPUEquivalents, b.GPUEquivalents)
+			require.Less(t, b.GPUEquivalents, p.GPUEquivalents)
+			require.GreaterOrEqual(t, c.MemOverflowPodHours, b.MemOverflowPodHours)
+			require.GreaterOrEqual(t, b.MemOverflowPodHours, p.MemOverflowPodHours)
+			for _, s := range []Score{c, b, p} {
+				f := score("flat " + s.Policy)
+				require.Less(t, s.GPUEquivalents, f.GPUEquivalents, s.Policy)
+				require.LessOrEqual(t, s.MemOverflowPodHours, f.MemOverflowPodHours, s.Policy)
+			}
+		})
+	}
+}
+
+// renamed returns rightsizer policies under prefixed names.
+func renamed(ps []Policy, prefix string) []Policy {
+	out := make([]Policy, len(ps))
+	for i, p := range ps {
+		r := p.(Rightsizer)
+		r.Policy.Name = prefix + r.Policy.Name
+		out[i] = r
+	}
+	return out
+}

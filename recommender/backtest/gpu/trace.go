@@ -123,6 +123,23 @@ func (t Trace) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Split returns the k-th of n interleaved parts of the trace (0 ≤ k < n):
+// the pods whose index in name order is k modulo n, sharing t's samples,
+// with t's step (so that each sample weighs what it weighs in t).
+// Split(0, 2) and Split(1, 2) are the even and odd halves: one to choose
+// a policy's settings on, the other to check them on. An empty trace
+// when k is not in [0, n).
+func (t Trace) Split(k, n int) Trace {
+	out := Trace{Name: t.Name, Step: t.step()}
+	if n <= 0 || k < 0 || k >= n {
+		return out
+	}
+	for i := k; i < len(t.Pods); i += n {
+		out.Pods = append(out.Pods, t.Pods[i])
+	}
+	return out
+}
+
 // Start returns the time of the trace's first sample.
 func (t Trace) Start() time.Time {
 	var s time.Time
