@@ -30,6 +30,11 @@ type GPUEvalResult struct {
 	WarmupPodHours float64 `json:"warmup_pod_hours"`
 	Interval       string  `json:"decision_interval"`
 	Warmup         string  `json:"warmup"`
+	// PodSet is the pods scored: "all", or the "even" or "odd" half by
+	// name order (GPUEvalOptions.Pods). Reactions says whether rightsizer's
+	// profiles reshaped a pod at an overflow (gpubacktest.OOMReactor).
+	PodSet    string `json:"pod_set"`
+	Reactions bool   `json:"reactions"`
 	// Definitions says how each figure is counted.
 	Definitions map[string]string `json:"definitions"`
 	// Order lists the policies as the table prints them.
@@ -53,22 +58,37 @@ type GPUFigures struct {
 	CostUSD             float64            `json:"cost_usd"`
 	MemOverflowPodHours int                `json:"mem_overflow_pod_hours"`
 	MemOverflowPods     int                `json:"mem_overflow_pods"`
+	Reactions           int                `json:"reactions"`
 	ShapePodHours       map[string]float64 `json:"shape_pod_hours"`
 }
 
 // gpuDefinitions documents gpu.json's figures in the file itself.
 var gpuDefinitions = map[string]string{
 	"gpu_equivalents":        "GPU capacity reserved in whole GPUs (whole GPU 1, MIG instance max(memory, compute slice fraction), share 1/replicas), averaged over each pod's time and summed over pods; whole-gpu = pods",
-	"mem_overflow_events":    "GPU memory samples above the shape's memory (MIG instance's measured MiB, the GPU's, a share's 1/replicas), counted per sample (~57 s)",
+	"mem_overflow_events":    "GPU memory samples above the shape's memory (MIG instance's measured MiB, the GPU's, a share's 1/replicas), counted per sample (~57 s); a reacting policy reshapes the pod at its first overflow, a non-reacting one overflows until the next decision",
+	"reactions":              "reshapes at an overflow within a window (rightsizer's profiles, as its controller restarts a pod that ran out of GPU memory on a larger shape; whole-gpu and kruize do not react): each a pod restart",
 	"layout_gpus":            "per hourly window, GPUs needed once the running pods' shapes are packed on H100-80GB (MIG by gpu/migpack.Pack, mixed strategy; whole GPUs 1 each; MPS/time-slicing ceil(n/replicas) per mechanism and replica count), averaged over windows",
 	"concurrent_gpus":        "per window, the running pods' reserved GPUs summed, averaged over windows: layout_gpus before packing",
 	"mem_gib_hours":          "the shape's GPU memory integrated over each pod's time",
-	"mem_overflow_pod_hours": "(pod, window) pairs with at least one overflow",
+	"mem_overflow_pod_hours": "(pod, window) pairs with at least one overflow: failed decisions, comparable between reacting and non-reacting policies",
+	"pod_set":                "the pods scored: all, or the even or odd half by name order (the profiles' memory risks were chosen on the even half)",
 	"warmup":                 "until a pod has this much history every policy keeps one whole GPU",
 }
 
+// GPUEvalOptions configure RunGPUEval. The zero value scores every pod
+// with the backtest's defaults.
+type GPUEvalOptions struct {
+	// Backtest configures the walk (decision interval, warm-up,
+	// reactions).
+	Backtest gpubacktest.Options
+	// Pods selects the pods scored: "" or "all", or "even" or "odd", the
+	// halves by name order (gpubacktest.Trace.Split): the profiles'
+	// memory risks were chosen on the even half, the odd one checks them.
+	Pods string
+}
+
 // RunGPUEval backtests GPU shapes on the GenAI trace in shared/data.
-func RunGPUEval(ctx context.Context, opts gpubacktest.Options) (*GPUEvalResult, error) {
+func RunGPUEval(ctx context.Context, opts GPUEvalOptions) (*GPUEvalResult, error) {
 	dir, err := replay.Locate(GPUEvalDataset)
 	if err != nil {
 		return nil, err
@@ -77,21 +97,32 @@ func RunGPUEval(ctx context.Context, opts gpubacktest.Options) (*GPUEvalResult, 
 }
 
 // runGPUEval backtests every GPU policy on the trace folder dir.
-func runGPUEval(ctx context.Context, dir, name string, opts gpubacktest.Options) (*GPUEvalResult, error) {
+func runGPUEval(ctx context.Context, dir, name string, opts GPUEvalOptions) (*GPUEvalResult, error) {
 	start := time.Now()
 	tr, err := gpubacktest.Load(dir)
 	if err != nil {
 		return nil, err
 	}
 	tr.Name = name
-	res, err := gpubacktest.Run(ctx, tr, gpubacktest.Policies(), opts)
+	podSet := opts.Pods
+	switch podSet {
+	case "", "all":
+		podSet = "all"
+	case "even":
+		tr = tr.Split(0, 2)
+	case "odd":
+		tr = tr.Split(1, 2)
+	default:
+		return nil, fmt.Errorf("gpu eval: pods %q is not all, even or odd", opts.Pods)
+	}
+	res, err := gpubacktest.Run(ctx, tr, gpubacktest.Policies(), opts.Backtest)
 	if err != nil {
 		return nil, err
 	}
 	r := &GPUEvalResult{
 		Dataset: name, Device: res.Device, PricePerGPUHour: res.PricePerHour,
 		Pods: res.Pods, Hours: round3(res.Hours), PodHours: round3(res.PodHours), WarmupPodHours: round3(res.WarmupPodHours),
-		Interval: res.Interval.String(), Warmup: res.Warmup.String(),
+		Interval: res.Interval.String(), Warmup: res.Warmup.String(), PodSet: podSet, Reactions: !opts.Backtest.NoReactions,
 		Definitions: gpuDefinitions, Policies: map[string]GPUFigures{}, result: res,
 	}
 	for _, s := range res.Scores {
@@ -106,7 +137,7 @@ func runGPUEval(ctx context.Context, dir, name string, opts gpubacktest.Options)
 			ConcurrentGPUs: round3(s.ConcurrentGPUs), LayoutPeakGPUs: s.LayoutPeakGPUs,
 			GPUHours: round3(s.GPUHours), CostUSD: math.Round(s.CostUSD*100) / 100,
 			MemOverflowPodHours: s.MemOverflowPodHours, MemOverflowPods: s.MemOverflowPods,
-			ShapePodHours: shapes,
+			Reactions: s.Reactions, ShapePodHours: shapes,
 		}
 	}
 	r.Targets = gpuTargets(r.Policies)
@@ -116,7 +147,9 @@ func runGPUEval(ctx context.Context, dir, name string, opts gpubacktest.Options)
 
 // gpuTargets checks the issue's target for each rightsizer profile: fewer
 // gpu_equivalents than kruize with no more mem_overflow_events; and, for
-// information, the same on layout_gpus, the GPUs the shapes pack onto.
+// information, the same on layout_gpus, the GPUs the shapes pack onto,
+// and with no more failed decisions (mem_overflow_pod_hours), which does
+// not count a non-reacting policy's overflow once per sample.
 func gpuTargets(p map[string]GPUFigures) []Target {
 	k, ok := p["kruize"]
 	if !ok {
@@ -146,6 +179,19 @@ func gpuTargets(p map[string]GPUFigures) []Target {
 			Name:    name + ": fewer layout_gpus than kruize, no more mem_overflow_events",
 			Pass:    f.LayoutGPUs < k.LayoutGPUs && f.MemOverflowEvents <= k.MemOverflowEvents,
 			Detail:  fmt.Sprintf("layout_gpus %.2f vs %.2f (%+.1f %%)", f.LayoutGPUs, k.LayoutGPUs, pctChange(f.LayoutGPUs, k.LayoutGPUs)),
+		})
+	}
+	for _, name := range []string{"cost", "balanced", "performance"} {
+		f, ok := p[name]
+		if !ok {
+			continue
+		}
+		ts = append(ts, Target{
+			Dataset: "genai",
+			Name:    name + ": fewer gpu_equivalents than kruize, no more mem_overflow_pod_hours",
+			Pass:    f.GPUEquivalents < k.GPUEquivalents && f.MemOverflowPodHours <= k.MemOverflowPodHours,
+			Detail: fmt.Sprintf("gpu_equivalents %.2f vs %.2f; mem_overflow_pod_hours %d vs %d (%+d)",
+				f.GPUEquivalents, k.GPUEquivalents, f.MemOverflowPodHours, k.MemOverflowPodHours, f.MemOverflowPodHours-k.MemOverflowPodHours),
 		})
 	}
 	return ts

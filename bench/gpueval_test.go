@@ -19,7 +19,7 @@ import (
 func TestGPUEvalOnFixture(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join("..", "recommender", "backtest", "testdata", "genai-8h")
-	res, err := runGPUEval(t.Context(), dir, "genai-8h", gpubacktest.Options{})
+	res, err := runGPUEval(t.Context(), dir, "genai-8h", GPUEvalOptions{})
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "out", "gpu.json")
 	require.NoError(t, res.Write(path))
@@ -38,7 +38,7 @@ func TestGPUEvalOnFixture(t *testing.T) {
 	require.Equal(t, 4, doc.Pods)
 	require.Equal(t, []string{"whole-gpu", "kruize", "cost", "balanced", "performance"}, doc.Order)
 	for _, p := range doc.Order {
-		for _, k := range []string{"gpu_equivalents", "mem_overflow_events", "layout_gpus", "mem_gib_hours"} {
+		for _, k := range []string{"gpu_equivalents", "mem_overflow_events", "layout_gpus", "mem_gib_hours", "reactions"} {
 			require.Contains(t, doc.Policies[p], k, "%s %s", p, k)
 		}
 	}
@@ -60,5 +60,43 @@ func TestGPUEvalOnFixture(t *testing.T) {
 	for _, p := range doc.Order {
 		require.Contains(t, tab.String(), p)
 	}
-	require.Equal(t, 3, strings.Count(tab.String(), "fewer gpu_equivalents than kruize"))
+	require.Equal(t, 6, strings.Count(tab.String(), "fewer gpu_equivalents than kruize"), "the target and its failed-decision variant")
+}
+
+// TestGPUEvalPods scores the fixture's halves and checks the options
+// reach the result.
+func TestGPUEvalPods(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join("..", "recommender", "backtest", "testdata", "genai-8h")
+	for _, tc := range []struct {
+		opts      GPUEvalOptions
+		podSet    string
+		pods      int
+		reactions bool
+		err       string
+	}{
+		{opts: GPUEvalOptions{}, podSet: "all", pods: 4, reactions: true},
+		{opts: GPUEvalOptions{Pods: "even"}, podSet: "even", pods: 2, reactions: true},
+		{opts: GPUEvalOptions{Pods: "odd", Backtest: gpubacktest.Options{NoReactions: true}}, podSet: "odd", pods: 2},
+		{opts: GPUEvalOptions{Pods: "third"}, err: `pods "third" is not all, even or odd`},
+	} {
+		t.Run(tc.podSet+tc.err, func(t *testing.T) {
+			t.Parallel()
+			res, err := runGPUEval(t.Context(), dir, "genai-8h", tc.opts)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.podSet, res.PodSet)
+			require.Equal(t, tc.pods, res.Pods)
+			require.Equal(t, tc.reactions, res.Reactions)
+			require.InDelta(t, float64(tc.pods), res.Policies["whole-gpu"].GPUEquivalents, 1e-9)
+			if !tc.reactions {
+				for p, f := range res.Policies {
+					require.Zero(t, f.Reactions, p)
+				}
+			}
+		})
+	}
 }

@@ -2,6 +2,9 @@
 // performance profiles, and the whole-gpu and kruize baselines) on the
 // Alibaba GenAI trace in shared/data, assumed to run on H100-80GB, checks
 // the target against kruize, prints a table and writes bench/out/gpu.json.
+// -pods even|odd scores one half of the pods (the profiles' settings
+// were chosen on the even half); -no-reactions leaves every policy to
+// act only at decision points.
 package main
 
 import (
@@ -17,9 +20,14 @@ import (
 func main() {
 	path := flag.String("out", "bench/out/gpu.json", "file to write")
 	warmup := flag.Duration("warmup", gpubacktest.DefaultWarmup, "history a pod needs before any policy resizes it (one whole GPU until then)")
+	pods := flag.String("pods", "all", "pods to score: all, or the even or odd half by name order")
+	noReactions := flag.Bool("no-reactions", false, "rightsizer's profiles do not reshape a pod at an overflow, only at decision points")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := bench.RunGPUEval(ctx, gpubacktest.Options{Warmup: *warmup})
+	res, err := bench.RunGPUEval(ctx, bench.GPUEvalOptions{
+		Backtest: gpubacktest.Options{Warmup: *warmup, NoReactions: *noReactions},
+		Pods:     *pods,
+	})
 	bench.Finish("eval-gpu", *path, res, err)
 }
