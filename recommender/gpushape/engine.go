@@ -2,12 +2,40 @@ package gpushape
 
 import (
 	"math"
+	"slices"
 
 	"github.com/rightsizer/rightsizer/recommender"
 )
 
+// UsageFromEngine turns the engine's GPU history of a container
+// (recommender.Engine.GPUUsage) into a Usage: its per-window memory peaks
+// (so that Policy.MemoryRisk sizes memory by risk), their largest as
+// MemoryMax, busy time at the engine's quantiles up to its P99.9, and the
+// hours between the first and last sample. IdleFraction stays 0: the
+// engine does not count idle samples.
+func UsageFromEngine(g recommender.GPUUsage) Usage {
+	u := Usage{MemoryPeaks: slices.Clone(g.MemoryPeaks)}
+	if len(u.MemoryPeaks) > 0 {
+		u.MemoryMax = slices.Max(u.MemoryPeaks)
+	} else {
+		u.MemoryPeaks = nil
+	}
+	for _, q := range g.Compute {
+		u.Compute = append(u.Compute, Quantile{Q: q.Q, Value: q.Value})
+	}
+	if len(u.Compute) > 0 {
+		u.ComputeMax = max(g.ComputeMax, u.Compute[len(u.Compute)-1].Value)
+	}
+	if len(u.MemoryPeaks) > 0 || len(u.Compute) > 0 {
+		// At least a moment: a single sample is still usage seen.
+		u.Hours = math.Max(g.Last.Sub(g.First).Hours(), 1.0/3600)
+	}
+	return u
+}
+
 // UsageFromRecommendation derives a Usage from what the engine's
-// Recommendation carries today, for callers that have no richer summary.
+// Recommendation carries, for callers that have neither the engine nor a
+// richer summary (UsageFromEngine).
 // p must be the profile the recommendation was computed under (its
 // Profile field names it). It recovers:
 //
@@ -24,9 +52,7 @@ import (
 // IdleFraction stays 0 (the engine does not count idle samples), so no
 // shape from it is flagged idle. Memory or compute the engine kept at the
 // current request (no usage seen) is left out: no GPU usage at all gives
-// Hours 0, and Recommend keeps the current allocation. The engine's
-// sketches hold more (any quantile, the peak itself): a richer summary
-// should be built from them when they are exported.
+// Hours 0, and Recommend keeps the current allocation.
 func UsageFromRecommendation(r *recommender.Recommendation, p recommender.Profile) Usage {
 	var u Usage
 	seen := false

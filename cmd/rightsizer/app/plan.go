@@ -188,6 +188,16 @@ func demoShapes(cmd *cobra.Command, o *planOptions, log *slog.Logger) ([]shapeRo
 		}
 		now := gpushape.Allocation{Kind: gpushape.KindWhole, Count: max(1, int(math.Ceil(float64(asked))))}
 		usage := gpushape.UsageFromRecommendation(&rec, pol.Resolve(rec.WorkloadKey))
+		if g, err := engine.GPUUsage(rec.ContainerKey); err == nil {
+			// The engine's busy-time quantiles and true peak, rather than
+			// what the recommendation's one request implies. Memory stays
+			// on the flat rule (largest peak plus headroom): the engine's
+			// peak windows are days, at most eight and the newest partial,
+			// and sizing by risk from so few windows extrapolates far
+			// past the peak (the risks were chosen on hourly windows).
+			usage = gpushape.UsageFromEngine(g)
+			usage.MemoryPeaks = nil
+		}
 		shape, err := gpushape.Recommend(gpushape.Input{Usage: usage, Current: now, Device: dev}, sp)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", rec.ContainerKey, err)

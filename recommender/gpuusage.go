@@ -1,0 +1,62 @@
+package recommender
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// GPUUsage is a container's GPU history as the engine keeps it: what a GPU
+// shape is chosen from (package gpushape), richer than the one request a
+// Recommendation carries.
+type GPUUsage struct {
+	// MemoryPeaks are the largest GPU memory in use in each peak window
+	// (the profile's PeakInterval, up to its window count), oldest first;
+	// windows without samples are left out. The last is the newest window,
+	// which may still be in progress.
+	MemoryPeaks []Bytes
+	// Compute is GPU busy time, in GPUs, at GPUComputeQuantiles of the
+	// decayed samples, ascending; empty when no busy time was seen.
+	Compute []GPUQuantile
+	// ComputeMax is busy time at the P99.9, the robust "highest" of the
+	// sketch (see peakQuantile); 0 when none was seen.
+	ComputeMax GPUCompute
+	// First and Last are the times of the container's first and last
+	// sample, of any resource.
+	First, Last time.Time
+}
+
+// GPUQuantile is GPU busy time at one quantile.
+type GPUQuantile struct {
+	Q     float64    // in (0, 1)
+	Value GPUCompute // GPUs busy
+}
+
+// GPUComputeQuantiles are the quantiles GPUUsage.Compute reports: those
+// the GPU profiles use (P60 cost, P90 balanced, P98 performance) and their
+// neighbours.
+var GPUComputeQuantiles = [...]float64{0.5, 0.6, 0.9, 0.95, 0.98, 0.99}
+
+// GPUUsage returns container k's GPU history. ErrNotFound if the engine
+// has seen no GPU usage of it. It takes k's stripe lock for a few
+// microseconds.
+func (e *Engine) GPUUsage(k ContainerKey) (GPUUsage, error) {
+	st, h := e.locate(&k)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	cs := st.get(h, &k)
+	if cs == nil || cs.gpu == nil {
+		return GPUUsage{}, fmt.Errorf("GPU usage of container %s: %w", k, ErrNotFound)
+	}
+	g := cs.gpu
+	u := GPUUsage{First: time.Unix(0, cs.first).UTC(), Last: time.Unix(0, cs.last).UTC()}
+	u.MemoryPeaks = g.memPeaks.values(nil)
+	slices.Reverse(u.MemoryPeaks) // values lists the newest first
+	if !g.compute.Empty() {
+		for _, q := range GPUComputeQuantiles {
+			u.Compute = append(u.Compute, GPUQuantile{Q: q, Value: GPUCompute(percentileEstimator{q}.estimate(&g.compute))})
+		}
+		u.ComputeMax = GPUCompute(percentileEstimator{peakQuantile}.estimate(&g.compute))
+	}
+	return u, nil
+}
