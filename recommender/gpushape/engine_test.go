@@ -10,27 +10,39 @@ import (
 	"github.com/rightsizer/rightsizer/recommender/gpushape"
 )
 
-// TestUsageFromRecommendation runs the real engine over two days of a
-// container that holds up to 9 GiB of GPU memory at 10–14 % busy, and
-// recovers its peak and compute percentile from the recommendation.
-func TestUsageFromRecommendation(t *testing.T) {
-	t.Parallel()
+// gpuEngine returns an engine that has seen n minutes of container k
+// holding up to 9 GiB of GPU memory at 10–14 % busy, each sample passed
+// through mut (if not nil) first.
+func gpuEngine(t *testing.T, n int, mut func(i int, u *recommender.Usage)) (*recommender.Engine, recommender.ContainerKey) {
+	t.Helper()
 	e, err := recommender.NewEngine(recommender.DefaultOptions())
 	require.NoError(t, err)
 	k := recommender.ContainerKey{WorkloadKey: recommender.WorkloadKey{Namespace: "ml", Kind: "Deployment", Name: "serve"}, Container: "model"}
 	t0 := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
-	var batch []recommender.Sample
-	for i := range 48 * 60 {
+	batch := make([]recommender.Sample, 0, n)
+	for i := range n {
 		u := recommender.Usage{
 			CPU: 500, Memory: recommender.GiB,
 			GPUCompute: recommender.GPUCompute(0.10 + 0.04*float64(i%10)/9),
 			GPUMemory:  8*recommender.GiB + recommender.Bytes(i%10)*recommender.GiB/9,
+		}
+		if mut != nil {
+			mut(i, &u)
 		}
 		u.Has = u.Has.With(recommender.ResourceCPU).With(recommender.ResourceMemory).
 			With(recommender.ResourceGPUCompute).With(recommender.ResourceGPUMemory)
 		batch = append(batch, recommender.Sample{Key: k, Time: t0.Add(time.Duration(i) * time.Minute), Usage: u})
 	}
 	require.NoError(t, e.Ingest(batch))
+	return e, k
+}
+
+// TestUsageFromRecommendation runs the real engine over two days of a
+// container that holds up to 9 GiB of GPU memory at 10–14 % busy, and
+// recovers its peak and compute percentile from the recommendation.
+func TestUsageFromRecommendation(t *testing.T) {
+	t.Parallel()
+	e, k := gpuEngine(t, 48*60, nil)
 	rec, err := e.Recommend(k)
 	require.NoError(t, err)
 	var prof recommender.Profile
@@ -64,28 +76,13 @@ func TestUsageFromRecommendation(t *testing.T) {
 // and checks the summary the engine exports and the shape sized from it.
 func TestUsageFromEngine(t *testing.T) {
 	t.Parallel()
-	e, err := recommender.NewEngine(recommender.DefaultOptions())
-	require.NoError(t, err)
-	k := recommender.ContainerKey{WorkloadKey: recommender.WorkloadKey{Namespace: "ml", Kind: "Deployment", Name: "serve"}, Container: "model"}
-	_, err = e.GPUUsage(k)
-	require.ErrorIs(t, err, recommender.ErrNotFound)
-
-	t0 := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
-	var batch []recommender.Sample
-	for i := range 72 * 60 {
-		u := recommender.Usage{
-			CPU: 500, Memory: recommender.GiB,
-			GPUCompute: recommender.GPUCompute(0.10 + 0.04*float64(i%10)/9),
-			GPUMemory:  8*recommender.GiB + recommender.Bytes(i%10)*recommender.GiB/9,
-		}
+	e, k := gpuEngine(t, 72*60, func(i int, u *recommender.Usage) {
 		if i == 30*60 { // one spike, on the second day
 			u.GPUMemory = 30 * recommender.GiB
 		}
-		u.Has = u.Has.With(recommender.ResourceCPU).With(recommender.ResourceMemory).
-			With(recommender.ResourceGPUCompute).With(recommender.ResourceGPUMemory)
-		batch = append(batch, recommender.Sample{Key: k, Time: t0.Add(time.Duration(i) * time.Minute), Usage: u})
-	}
-	require.NoError(t, e.Ingest(batch))
+	})
+	_, err := e.GPUUsage(recommender.ContainerKey{WorkloadKey: k.WorkloadKey, Container: "sidecar"})
+	require.ErrorIs(t, err, recommender.ErrNotFound)
 	g, err := e.GPUUsage(k)
 	require.NoError(t, err)
 	require.Equal(t, []recommender.Bytes{9 * recommender.GiB, 30 * recommender.GiB, 9 * recommender.GiB}, g.MemoryPeaks, "daily peaks, oldest first")
