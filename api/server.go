@@ -25,7 +25,6 @@ type Engine interface {
 	List(f recommender.Filter) []recommender.Recommendation
 	ListWorkloads(f recommender.Filter) []recommender.WorkloadRecommendations
 	Workload(k recommender.WorkloadKey) ([]recommender.Recommendation, error)
-	Workloads() []recommender.Workload
 	Subscribe(ctx context.Context, o recommender.SubscribeOptions) <-chan recommender.Change
 	Policy() *recommender.Policy
 }

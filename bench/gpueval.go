@@ -158,16 +158,16 @@ func gpuTargets(p map[string]GPUFigures) []Target {
 	}
 	checks := []struct {
 		name string
-		// required: the target for the default profile, on
-		// overflow samples and, fairer to Kruize (whose overflows repeat
-		// until its next decision while rightsizer's profiles react at
-		// once), on failed pod-hours too.
-		required func(profile string) bool
+		// required of balanced, the default profile: the target
+		// on overflow samples and, fairer to Kruize (whose overflows
+		// repeat until its next decision while rightsizer's profiles
+		// react at once), on failed pod-hours too.
+		required bool
 		pass     func(f GPUFigures) bool
 		detail   func(f GPUFigures) string
 	}{{
 		name:     "fewer gpu_equivalents than kruize, no more mem_overflow_events",
-		required: func(profile string) bool { return profile == "balanced" },
+		required: true,
 		pass: func(f GPUFigures) bool {
 			return f.GPUEquivalents < k.GPUEquivalents && f.MemOverflowEvents <= k.MemOverflowEvents
 		},
@@ -177,7 +177,7 @@ func gpuTargets(p map[string]GPUFigures) []Target {
 		},
 	}, {
 		name:     "fewer gpu_equivalents than kruize, no more mem_overflow_pod_hours",
-		required: func(profile string) bool { return profile == "balanced" },
+		required: true,
 		pass: func(f GPUFigures) bool {
 			return f.GPUEquivalents < k.GPUEquivalents && f.MemOverflowPodHours <= k.MemOverflowPodHours
 		},
@@ -186,8 +186,7 @@ func gpuTargets(p map[string]GPUFigures) []Target {
 				f.GPUEquivalents, k.GPUEquivalents, f.MemOverflowPodHours, k.MemOverflowPodHours, f.MemOverflowPodHours-k.MemOverflowPodHours)
 		},
 	}, {
-		name:     "fewer layout_gpus than kruize, no more mem_overflow_events",
-		required: func(string) bool { return false },
+		name: "fewer layout_gpus than kruize, no more mem_overflow_events",
 		pass: func(f GPUFigures) bool {
 			return f.LayoutGPUs < k.LayoutGPUs && f.MemOverflowEvents <= k.MemOverflowEvents
 		},
@@ -202,7 +201,7 @@ func gpuTargets(p map[string]GPUFigures) []Target {
 			if !ok {
 				continue
 			}
-			ts = append(ts, Target{Dataset: "genai", Required: c.required(name), Name: name + ": " + c.name, Pass: c.pass(f), Detail: c.detail(f)})
+			ts = append(ts, Target{Dataset: "genai", Required: c.required && name == "balanced", Name: name + ": " + c.name, Pass: c.pass(f), Detail: c.detail(f)})
 		}
 	}
 	return ts

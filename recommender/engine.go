@@ -468,7 +468,10 @@ func (e *Engine) RecordOOM(ev OOMEvent) error {
 		return fmt.Errorf("%w: key part longer than %d bytes", ErrInvalidKey, MaxKeyPartLen)
 	}
 	if ev.Limit == 0 {
-		ev.Limit = e.input(ev.Key, nil).spec.Limits.Memory
+		if w := e.workload(ev.Key.WorkloadKey); w != nil {
+			spec, _ := w.Container(ev.Key.Container)
+			ev.Limit = spec.Limits.Memory
+		}
 	}
 	st, h := e.locate(&ev.Key)
 	st.mu.Lock()
@@ -568,28 +571,10 @@ func (e *Engine) workload(k WorkloadKey) *Workload {
 	return e.inv.workloads[k]
 }
 
-// input gathers what a recommendation needs from the inventory and the
-// policy. It takes the inventory's read lock, so a caller may hold a
-// stripe lock (the allowed order) but not the inventory lock.
-func (e *Engine) input(k ContainerKey, pol *Policy) estimateInput {
-	if pol == nil {
-		pol = e.policy.Load()
-	}
-	p := pol.Resolve(k.WorkloadKey)
-	in := estimateInput{key: k, profile: &p, prices: pol.Prices()}
-	e.inv.mu.RLock()
-	if w, ok := e.inv.workloads[k.WorkloadKey]; ok {
-		in.spec, _ = w.Container(k.Container)
-		in.replicas, in.scaledOn = w.Replicas, w.AutoscaledOn
-	}
-	e.inv.mu.RUnlock()
-	return in
-}
-
 // Recommend returns the recommendation for one container. ErrNotFound if
 // the engine has neither usage nor inventory for it.
 func (e *Engine) Recommend(k ContainerKey) (Recommendation, error) {
-	in := e.input(k, nil)
+	in := e.newInputs().of(k, e.workload(k.WorkloadKey))
 	st, h := e.locate(&k)
 	st.mu.Lock()
 	cs := st.get(h, &k)
@@ -773,27 +758,29 @@ type inputs struct {
 	byWorkload map[WorkloadKey]*Profile
 }
 
-func (e *Engine) newInputs() *inputs {
-	return &inputs{pol: e.policy.Load(), byNS: map[string]*Profile{}, byWorkload: map[WorkloadKey]*Profile{}}
-}
+// newInputs starts a pass under the policy in force. The maps are made on
+// first use, so a single lookup (Recommend) costs no more than a Resolve.
+func (e *Engine) newInputs() *inputs { return &inputs{pol: e.policy.Load()} }
 
 func (ins *inputs) profile(k WorkloadKey) *Profile {
 	if ins.pol.hasWorkloadOverride(k) {
-		p, ok := ins.byWorkload[k]
-		if !ok {
-			pr := ins.pol.Resolve(k)
-			p = &pr
-			ins.byWorkload[k] = p
-		}
+		return memoProfile(&ins.byWorkload, k, ins.pol, k)
+	}
+	return memoProfile(&ins.byNS, k.Namespace, ins.pol, k)
+}
+
+// memoProfile returns the profile cached under key in *m, resolving it for
+// workload w on a miss.
+func memoProfile[K comparable](m *map[K]*Profile, key K, pol *Policy, w WorkloadKey) *Profile {
+	if p, ok := (*m)[key]; ok {
 		return p
 	}
-	p, ok := ins.byNS[k.Namespace]
-	if !ok {
-		pr := ins.pol.Resolve(k)
-		p = &pr
-		ins.byNS[k.Namespace] = p
+	if *m == nil {
+		*m = map[K]*Profile{}
 	}
-	return p
+	p := pol.Resolve(w)
+	(*m)[key] = &p
+	return &p
 }
 
 // of returns container k's input, given its workload's inventory record

@@ -26,10 +26,13 @@ type GPUUsage struct {
 	First, Last time.Time
 }
 
-// GPUQuantile is GPU busy time at one quantile.
+// GPUQuantile is one point of a GPU busy-time distribution: Q of the
+// (decayed) samples were at or below Value.
 type GPUQuantile struct {
-	Q     float64    // in (0, 1)
-	Value GPUCompute // GPUs busy
+	// Q is in (0, 1].
+	Q float64 `json:"q"`
+	// Value is GPU busy time in GPUs.
+	Value GPUCompute `json:"value"`
 }
 
 // GPUComputeQuantiles are the quantiles GPUUsage.Compute reports: those

@@ -231,15 +231,24 @@ type candidate struct {
 	prev *Requirements // engine-wide values before this evaluation
 }
 
-// wants reports whether s is to hear of container k's new values q, given
-// the engine-wide values before them (nil: none yet).
+// baseline is what s compares container k's new values against: what it
+// was last told, else the engine-wide values before this evaluation (prev);
+// false when k is new to both.
+func (s *subscriber) baseline(k ContainerKey, prev *Requirements) (Requirements, bool) {
+	if base, ok := s.base[k]; ok {
+		return base, true
+	}
+	if prev != nil {
+		return *prev, true
+	}
+	return Requirements{}, false
+}
+
+// wants reports whether s is to hear of container k's new values q.
 func (s *subscriber) wants(k ContainerKey, q Requirements, prev *Requirements) bool {
-	base, ok := s.base[k]
+	base, ok := s.baseline(k, prev)
 	if !ok {
-		if prev == nil {
-			return s.opts.IncludeNew
-		}
-		base = *prev
+		return s.opts.IncludeNew
 	}
 	return q.MovedBy(base, s.opts.Threshold)
 }
@@ -249,12 +258,12 @@ func (s *subscriber) wants(k ContainerKey, q Requirements, prev *Requirements) b
 // or q for a container first seen now.
 func (s *subscriber) settle(k ContainerKey, q Requirements, prev *Requirements) {
 	if _, ok := s.base[k]; ok {
-		return
+		return // the common case, on the notifier's hot path: no write
 	}
-	if prev == nil {
-		s.base[k] = q
-	} else {
+	if prev != nil {
 		s.base[k] = *prev
+	} else {
+		s.base[k] = q
 	}
 }
 
@@ -306,14 +315,8 @@ func (e *Engine) evaluate(onlyDirty bool) {
 				s.settle(k, q, c.prev)
 				continue
 			}
-			if base, ok := s.base[k]; ok || c.prev != nil {
-				if !ok {
-					base = *c.prev
-				}
-				s.enqueue(Change{Recommendation: c.rec, Previous: base})
-			} else {
-				s.enqueue(Change{Recommendation: c.rec, New: true})
-			}
+			base, known := s.baseline(k, c.prev)
+			s.enqueue(Change{Recommendation: c.rec, Previous: base, New: !known})
 			s.base[k] = q
 		}
 	}

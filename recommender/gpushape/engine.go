@@ -14,17 +14,13 @@ import (
 // hours between the first and last sample. IdleFraction stays 0: the
 // engine does not count idle samples.
 func UsageFromEngine(g recommender.GPUUsage) Usage {
-	u := Usage{MemoryPeaks: slices.Clone(g.MemoryPeaks)}
-	if len(u.MemoryPeaks) > 0 {
-		u.MemoryMax = slices.Max(u.MemoryPeaks)
-	} else {
-		u.MemoryPeaks = nil
+	var u Usage
+	if len(g.MemoryPeaks) > 0 {
+		u.MemoryPeaks, u.MemoryMax = slices.Clone(g.MemoryPeaks), slices.Max(g.MemoryPeaks)
 	}
-	for _, q := range g.Compute {
-		u.Compute = append(u.Compute, Quantile{Q: q.Q, Value: q.Value})
-	}
-	if len(u.Compute) > 0 {
-		u.ComputeMax = max(g.ComputeMax, u.Compute[len(u.Compute)-1].Value)
+	if len(g.Compute) > 0 {
+		u.Compute = slices.Clone(g.Compute)
+		u.ComputeMax = max(g.ComputeMax, g.Compute[len(g.Compute)-1].Value)
 	}
 	if len(u.MemoryPeaks) > 0 || len(u.Compute) > 0 {
 		// At least a moment: a single sample is still usage seen.

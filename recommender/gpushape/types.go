@@ -115,14 +115,9 @@ func (f *Flags) UnmarshalJSON(b []byte) error {
 	return bitnames.UnmarshalJSON(b, f, flagNames[:], "gpu shape flag")
 }
 
-// Quantile is one point of a usage distribution: Q of the (decayed)
-// samples were at or below Value.
-type Quantile struct {
-	// Q is in (0, 1].
-	Q float64 `json:"q"`
-	// Value is GPU busy time in GPUs (see recommender.GPUCompute).
-	Value recommender.GPUCompute `json:"value"`
-}
+// Quantile is one point of a busy-time distribution, as the engine
+// exports it (recommender.Engine.GPUUsage).
+type Quantile = recommender.GPUQuantile
 
 // Usage summarises one container's GPU usage over its history, the way the
 // engine keeps it (a sketch of samples and per-window peaks) and the way a
