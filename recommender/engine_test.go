@@ -654,6 +654,11 @@ func FuzzDecodeState(f *testing.F) {
 		if r.CPU.Request < 0 || r.Memory.Request < 0 || math.IsNaN(r.Confidence) || math.IsNaN(r.CPU.Risk) {
 			t.Fatalf("bad recommendation from decoded state: %+v", r)
 		}
+		if g := cs.gpu; g != nil {
+			if f := g.idle.idleFraction(0.05, GiB); !(f >= 0 && f <= 1) || g.idle.baseline() < 0 {
+				t.Fatalf("idle fraction %v, baseline %v from decoded state", f, g.idle.baseline())
+			}
+		}
 		if _, err := e.decodeState(cs.appendBinary(nil)); err != nil {
 			t.Fatalf("re-decode: %v", err)
 		}

@@ -282,7 +282,8 @@ func decodeContainerKey(b []byte) (ContainerKey, error) {
 //	peaks    memory peak ring; varint time the memory last grew (ns)
 //	varint   throttle reference; float64 sum, weight
 //	uvarint  OOM count; per OOM varint time, uvarint limit, usage
-//	byte     1 if GPU state follows: sketch compute, sketch memory, peaks
+//	byte     1 if GPU state follows: sketch compute, sketch memory, peaks;
+//	         2 if the idle histogram follows those (gpuIdle.appendBinary)
 //	byte     1 if the live CPU sketch follows; then the sketch
 //	byte     1 if calibration follows; then float64 budget, alpha,
 //	         uvarint request, byte managed, varint next, uvarint n, over
@@ -307,10 +308,17 @@ func (st *containerState) appendBinary(b []byte) []byte {
 	if st.gpu == nil {
 		b = append(b, 0)
 	} else {
-		b = append(b, 1)
+		marker := byte(1)
+		if !st.gpu.idle.empty() {
+			marker = 2
+		}
+		b = append(b, marker)
 		b = appendSketch(b, &st.gpu.compute)
 		b = appendSketch(b, &st.gpu.mem)
 		b = st.gpu.memPeaks.appendBinary(b)
+		if marker == 2 {
+			b = st.gpu.idle.appendBinary(b)
+		}
 	}
 	if st.cpuLive.Config() == nil {
 		b = append(b, 0)
@@ -445,10 +453,13 @@ func (e *Engine) decodeState(b []byte) (*containerState, error) {
 		}
 		st.ooms = append(st.ooms, oomRecord{at: d.Varint("oom time"), limit: d.bytesVal("oom limit"), usage: d.bytesVal("oom usage")})
 	}
-	switch d.Byte("gpu marker") {
+	switch m := d.Byte("gpu marker"); m {
 	case 0:
-	case 1:
+	case 1, 2:
 		st.gpu = &gpuState{compute: d.sketch(e, "gpu compute sketch"), mem: d.sketch(e, "gpu memory sketch"), memPeaks: d.peaks("gpu memory peaks")}
+		if m == 2 {
+			st.gpu.idle = d.idle("gpu idle histogram")
+		}
 	default:
 		d.Fail("gpu marker")
 	}

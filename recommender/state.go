@@ -107,6 +107,7 @@ type gpuState struct {
 	compute  sketch.Sketch // GPUs busy
 	mem      sketch.Sketch // bytes of GPU memory
 	memPeaks peakRing
+	idle     gpuIdle // samples with both, by (compute, memory)
 }
 
 // oomRecord is an observed OOM kill: never a bump or a recommendation.
@@ -191,6 +192,9 @@ func (st *containerState) add(u *Usage, t time.Time) {
 		if u.Has.Has(ResourceGPUMemory) {
 			_ = st.gpu.mem.Add(float64(u.GPUMemory), t)
 			st.gpu.memPeaks.add(tns, u.GPUMemory)
+		}
+		if u.Has.Has(ResourceGPUCompute) && u.Has.Has(ResourceGPUMemory) {
+			st.gpu.idle.add(tns, u.GPUCompute, u.GPUMemory, st.halfLife())
 		}
 	}
 	if u.HasThrottling {
@@ -445,7 +449,7 @@ func (st *containerState) merge(o *containerState, halfLife int64) error {
 	st.memGrewAt = max(st.memGrewAt, o.memGrewAt)
 	if o.gpu != nil {
 		if st.gpu == nil {
-			st.gpu = &gpuState{compute: *o.gpu.compute.Clone(), mem: *o.gpu.mem.Clone(), memPeaks: o.gpu.memPeaks.clone()}
+			st.gpu = &gpuState{compute: *o.gpu.compute.Clone(), mem: *o.gpu.mem.Clone(), memPeaks: o.gpu.memPeaks.clone(), idle: o.gpu.idle.clone()}
 		} else {
 			if err := st.gpu.compute.Merge(&o.gpu.compute); err != nil {
 				return err
@@ -454,6 +458,7 @@ func (st *containerState) merge(o *containerState, halfLife int64) error {
 				return err
 			}
 			st.gpu.memPeaks.merge(&o.gpu.memPeaks)
+			st.gpu.idle.merge(&o.gpu.idle, halfLife)
 		}
 	}
 	for _, r := range o.ooms {

@@ -10,10 +10,12 @@ import (
 // UsageFromEngine turns the engine's GPU history of a container
 // (recommender.Engine.GPUUsage) into a Usage: its per-window memory peaks
 // (so that Policy.MemoryRisk sizes memory by risk), their largest as
-// MemoryMax, busy time at the engine's quantiles up to its P99.9, and the
-// hours between the first and last sample. IdleFraction stays 0: the
-// engine does not count idle samples.
-func UsageFromEngine(g recommender.GPUUsage) Usage {
+// MemoryMax, busy time at the engine's quantiles up to its P99.9, the
+// hours between the first and last sample, and IdleFraction: the share of
+// its recent samples that p.IdleSample would count idle on an allocation
+// of capacity current (the one the container has now), as the engine's
+// histogram resolves it (recommender.GPUUsage.IdleFraction).
+func UsageFromEngine(g recommender.GPUUsage, p Policy, current Capacity) Usage {
 	var u Usage
 	if len(g.MemoryPeaks) > 0 {
 		u.MemoryPeaks, u.MemoryMax = slices.Clone(g.MemoryPeaks), slices.Max(g.MemoryPeaks)
@@ -22,6 +24,8 @@ func UsageFromEngine(g recommender.GPUUsage) Usage {
 		u.Compute = slices.Clone(g.Compute)
 		u.ComputeMax = max(g.ComputeMax, g.Compute[len(g.Compute)-1].Value)
 	}
+	u.IdleFraction = g.IdleFraction(recommender.GPUCompute(p.IdleUtilization*float64(current.Compute)),
+		recommender.Bytes(p.IdleMemorySlack*float64(current.Memory)))
 	if len(u.MemoryPeaks) > 0 || len(u.Compute) > 0 {
 		// At least a moment: a single sample is still usage seen.
 		u.Hours = math.Max(g.Last.Sub(g.First).Hours(), 1.0/3600)
@@ -45,8 +49,9 @@ func UsageFromEngine(g recommender.GPUUsage) Usage {
 //     profile's reads the profile's;
 //   - Hours from the recommendation's history.
 //
-// IdleFraction stays 0 (the engine does not count idle samples), so no
-// shape from it is flagged idle. Memory or compute the engine kept at the
+// IdleFraction stays 0 (a recommendation does not say how much of the
+// time was idle; UsageFromEngine does), so no shape from it is flagged
+// idle. Memory or compute the engine kept at the
 // current request (no usage seen) is left out: no GPU usage at all gives
 // Hours 0, and Recommend keeps the current allocation.
 func UsageFromRecommendation(r *recommender.Recommendation, p recommender.Profile) Usage {

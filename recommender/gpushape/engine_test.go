@@ -93,8 +93,12 @@ func TestUsageFromEngine(t *testing.T) {
 	}
 	require.InDelta(t, 0.14, float64(g.ComputeMax), 0.002)
 
-	u := gpushape.UsageFromEngine(g)
+	dev := device(t, "H100-80GB")
+	whole, err := dev.Capacity(oneGPU)
+	require.NoError(t, err)
+	u := gpushape.UsageFromEngine(g, policy(t, recommender.ProfileBalanced), whole)
 	require.Equal(t, 30*recommender.GiB, u.MemoryMax)
+	require.Zero(t, u.IdleFraction, "10–14 % busy is not idle")
 	require.Equal(t, g.MemoryPeaks, u.MemoryPeaks)
 	require.InDelta(t, 72, u.Hours, 0.1)
 
@@ -103,7 +107,6 @@ func TestUsageFromEngine(t *testing.T) {
 	// quantile lies far past it (47 GiB) and the whole GPU stays: why
 	// `rightsizer plan --gpu` keeps the flat rule on the engine's daily
 	// windows, and risk sizing is for hourly peaks.
-	dev := device(t, "H100-80GB")
 	flat := u
 	flat.MemoryPeaks = nil
 	s, err := gpushape.Recommend(gpushape.Input{Usage: flat, Current: oneGPU, Device: dev}, policy(t, recommender.ProfileBalanced))
@@ -114,5 +117,63 @@ func TestUsageFromEngine(t *testing.T) {
 	require.Equal(t, oneGPU, s.Allocation(), s.Reason)
 	require.Greater(t, s.NeedMemoryBytes, 40*recommender.GiB, s.Reason)
 
-	require.Equal(t, gpushape.Usage{}, gpushape.UsageFromEngine(recommender.GPUUsage{}))
+	require.Equal(t, gpushape.Usage{}, gpushape.UsageFromEngine(recommender.GPUUsage{}, policy(t, recommender.ProfileBalanced), whole))
+}
+
+// TestUsageFromEngineIdle runs the real engine (balanced: 24 h half-life,
+// idle after 48 h) over model servers that idle for some of the time and
+// checks which the shape flags idle on their whole H100.
+func TestUsageFromEngineIdle(t *testing.T) {
+	t.Parallel()
+	const day = 24 * 60 // samples, one a minute
+	// Idle: 0–1 % busy holding the 9 GiB of weights, a few MiB of jitter.
+	idle := func(i int, u *recommender.Usage) {
+		u.GPUCompute = recommender.GPUCompute(float64(i%3) / 200)
+		u.GPUMemory = 9*recommender.GiB + recommender.Bytes(i%7)*recommender.MiB
+	}
+	tests := []struct {
+		name     string
+		minutes  int
+		idleFrom int // idle from this sample on, busy before it
+		idleTo   int // and busy again from this one
+		wantIdle bool
+		// wantFraction is IdleFraction within 0.02.
+		wantFraction float64
+	}{
+		{name: "idle three days", minutes: 3 * day, idleTo: 3 * day, wantIdle: true, wantFraction: 1},
+		{name: "busy three days", minutes: 3 * day, wantFraction: 0},
+		// Undecayed 96 % idle, but the last 8 busy hours weigh 21 %.
+		{name: "idle nine days, busy the last 8 hours", minutes: 9*day + 8*60, idleTo: 9 * day, wantFraction: 0.79},
+		// 78 % idle undecayed; the week of idling outweighs the past.
+		{name: "busy two days, idle a week since", minutes: 9 * day, idleFrom: 2 * day, idleTo: 9 * day, wantIdle: true, wantFraction: 0.99},
+		// Idle all along, but a day is too short to call for balanced.
+		{name: "idle one day", minutes: day, idleTo: day, wantFraction: 1},
+	}
+	dev := device(t, "H100-80GB")
+	pol := policy(t, recommender.ProfileBalanced)
+	whole, err := dev.Capacity(oneGPU)
+	require.NoError(t, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e, k := gpuEngine(t, tt.minutes, func(i int, u *recommender.Usage) {
+				if i >= tt.idleFrom && i < tt.idleTo {
+					idle(i, u)
+				}
+			})
+			g, err := e.GPUUsage(k)
+			require.NoError(t, err)
+			u := gpushape.UsageFromEngine(g, pol, whole)
+			require.InDelta(t, tt.wantFraction, u.IdleFraction, 0.02)
+			s, err := gpushape.Recommend(gpushape.Input{Usage: u, Current: oneGPU, Device: dev}, pol)
+			require.NoError(t, err)
+			require.Equal(t, tt.wantIdle, s.Flags.Has(gpushape.FlagIdle), s.Reason)
+			if tt.wantIdle {
+				require.InDelta(t, dev.PricePerHour*730, s.IdleMonthlyCostUSD, 0.01, "one H100's month")
+				require.Contains(t, s.Reason, "idle")
+			} else {
+				require.Zero(t, s.IdleMonthlyCostUSD)
+			}
+		})
+	}
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/rightsizer/rightsizer/recommender"
 )
 
-// DefaultCluster returns the demo cluster: 50 workloads in the namespaces
+// DefaultCluster returns the demo cluster: 51 workloads in the namespaces
 // shop, payments, data, ml and platform, about 240 running containers
 // (more while nightly jobs run), mixing every archetype. Like most real
 // clusters it is over-provisioned: CPU requests are mostly 2–5× the P95 of
@@ -26,6 +26,9 @@ import (
 //   - ml/Deployment/llm-inference, ml/Deployment/embedding-service
 //     (one GPU each) and ml/StatefulSet/llm-large (two) request whole
 //     80 GiB GPUs and use 10–40 % of their compute and memory;
+//   - ml/StatefulSet/research-notebook holds a whole 80 GiB GPU with a
+//     6 GiB model loaded and does next to nothing with it (under 2 %
+//     busy): an idle GPU;
 //   - data/Deployment/stream-processor leaks too slowly to be killed
 //     within a week.
 //
@@ -456,6 +459,9 @@ func (b *clusterBuilder) ml() {
 	b.add(ns, cron, "model-eval", 1,
 		b.app("model-eval", sizeBatch, b.batch(500, 3500, 2048, 8192)))
 	b.nightly(2, 2*time.Hour, 3*time.Hour)
+	// Added last so that its random draws leave the rest of the cluster
+	// as it was.
+	b.add(ns, sts, "research-notebook", 1, b.gpuServer(pk, 1, 0.002, 0.01, 6, 0.5, 20, 60, 2048, 2560))
 }
 
 // gpuServer returns an inference server requesting gpus whole 80 GiB GPUs:

@@ -7,7 +7,7 @@
 // each container with its requests and limits and a usage [Model] made of an
 // [Archetype] (steady, diurnal, bursty, leaking, batch, gpu-inference) and a
 // few parameters. [DefaultCluster] builds a mixed, over-provisioned cluster
-// of 50 workloads and about 240 running containers, with the usual
+// of 51 workloads and about 240 running containers, with the usual
 // exceptions: a leaking service that is OOM-killed every day or two, a
 // CPU-limited service that is throttled at its daily peak, containers with
 // no requests, and GPU inference servers that use a fraction of the GPUs

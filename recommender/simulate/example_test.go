@@ -84,6 +84,6 @@ func ExampleDefaultCluster() {
 	fmt.Println("workloads:", len(c.Workloads))
 	fmt.Println("kinds:", kinds)
 	// Output:
-	// workloads: 50
-	// kinds: map[CronJob:7 DaemonSet:4 Deployment:30 StatefulSet:9]
+	// workloads: 51
+	// kinds: map[CronJob:7 DaemonSet:4 Deployment:30 StatefulSet:10]
 }

@@ -45,7 +45,7 @@ func (o *backtestOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Interval, "interval", "", "decision interval (default 24h for Bitbrains, 1h for GenAI)")
 	fs.StringVar(&o.Warmup, "warmup", "", "warm-up before the first decision (default 2d for Bitbrains, 2h for GenAI)")
 	fs.Float64Var(&o.ChangeThreshold, "change-threshold", 0.1, "relative move of a request or limit that counts as a change in changes/workload-day (0.1: 10 %; a tiny value counts every change)")
-	fs.BoolVar(&o.React, "react", true, "let live controllers (rightsizer's, VPA's updater) react between decision points to OOM kills and to usage above the request; false: every policy acts only at decision points, and rightsizer applies its stable request as a report would")
+	fs.BoolVar(&o.React, "react", true, "let live controllers (rightsizer's, VPA's updater) react between decision points to OOM kills and to usage above the request; false: every policy acts only at decision points, and rightsizer applies its stable request as a report would; with --gpu, rightsizer's profiles reshape a pod whose memory outgrows its shape at once (true) or only at the next decision point (false)")
 }
 
 // Validate reports every problem with the flags at once.
@@ -172,7 +172,7 @@ func runGPUBacktest(cmd *cobra.Command, o *backtestOptions) error {
 	}
 	tr.Name = filepath.Base(dir)
 	bo := o.options()
-	res, err := gpubacktest.Run(cmd.Context(), tr, gpubacktest.Policies(), gpubacktest.Options{Interval: bo.Interval, Warmup: bo.Warmup})
+	res, err := gpubacktest.Run(cmd.Context(), tr, gpubacktest.Policies(), gpubacktest.Options{Interval: bo.Interval, Warmup: bo.Warmup, NoReactions: !o.React})
 	if err != nil {
 		return err
 	}

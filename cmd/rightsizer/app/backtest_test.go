@@ -105,17 +105,40 @@ func TestBacktestGPU(t *testing.T) {
 	for _, p := range []string{"whole-gpu", "kruize", "cost", "balanced", "performance"} {
 		require.Contains(t, out, p)
 	}
-	js, _, err := run(t, "backtest", "--replay", genaiFixture, "--gpu", "--output", "json")
-	require.NoError(t, err)
-	var res struct {
+	type result struct {
 		Pods   int `json:"pods"`
 		Scores []struct {
 			Policy         string  `json:"policy"`
 			GPUEquivalents float64 `json:"gpu_equivalents"`
+			Overflows      int     `json:"mem_overflow_events"`
 		} `json:"scores"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(js), &res))
-	require.Len(t, res.Scores, 5)
+	decode := func(args ...string) result {
+		t.Helper()
+		js, _, err := run(t, append([]string{"backtest", "--replay", genaiFixture, "--gpu", "--output", "json"}, args...)...)
+		require.NoError(t, err)
+		var res result
+		require.NoError(t, json.Unmarshal([]byte(js), &res))
+		require.Len(t, res.Scores, 5)
+		return res
+	}
+	res := decode()
 	require.Equal(t, "whole-gpu", res.Scores[0].Policy)
 	require.InDelta(t, float64(res.Pods), res.Scores[0].GPUEquivalents, 1e-9)
+
+	// --react=false: rightsizer's profiles wait for the next hour after an
+	// overflow, as the baselines do. On this fixture that turns each
+	// profile's one overflowing sample into kruize's three.
+	still := decode("--react=false")
+	for i, s := range still.Scores {
+		r := res.Scores[i]
+		require.Equal(t, r.Policy, s.Policy)
+		switch s.Policy {
+		case "whole-gpu", "kruize":
+			require.Equal(t, r, s, "baselines never react")
+		default:
+			require.Equal(t, 1, r.Overflows, s.Policy)
+			require.Equal(t, 3, s.Overflows, s.Policy)
+		}
+	}
 }

@@ -187,6 +187,10 @@ func demoShapes(cmd *cobra.Command, o *planOptions, log *slog.Logger) ([]shapeRo
 			asked = rec.GPUCompute.CurrentRequest
 		}
 		now := gpushape.Allocation{Kind: gpushape.KindWhole, Count: max(1, int(math.Ceil(float64(asked))))}
+		capNow, err := dev.Capacity(now)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", rec.ContainerKey, err)
+		}
 		usage := gpushape.UsageFromRecommendation(&rec, pol.Resolve(rec.WorkloadKey))
 		if g, err := engine.GPUUsage(rec.ContainerKey); err == nil {
 			// The engine's busy-time quantiles and true peak, rather than
@@ -195,7 +199,7 @@ func demoShapes(cmd *cobra.Command, o *planOptions, log *slog.Logger) ([]shapeRo
 			// peak windows are days, at most eight and the newest partial,
 			// and sizing by risk from so few windows extrapolates far
 			// past the peak (the risks were chosen on hourly windows).
-			usage = gpushape.UsageFromEngine(g)
+			usage = gpushape.UsageFromEngine(g, sp, capNow)
 			usage.MemoryPeaks = nil
 		}
 		shape, err := gpushape.Recommend(gpushape.Input{Usage: usage, Current: now, Device: dev}, sp)

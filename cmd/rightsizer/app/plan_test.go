@@ -17,8 +17,8 @@ func TestPlanGPUGolden(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"demo-table", []string{"plan", "--gpu", "--demo", "--duration", "2d"}},
-		{"demo-yaml", []string{"plan", "--gpu", "--demo", "--duration", "2d", "--output", "yaml"}},
+		{"demo-table", []string{"plan", "--gpu", "--demo", "--duration", "3d"}},
+		{"demo-yaml", []string{"plan", "--gpu", "--demo", "--duration", "3d", "--output", "yaml"}},
 		{"nodes-yaml", []string{"plan", "--gpu", "--nodes", "testdata/gpu-nodes.yaml", "--output", "yaml"}},
 		{"nodes-no-disruption", []string{"plan", "--gpu", "--nodes", "testdata/gpu-nodes.yaml", "--policy", "no-disruption"}},
 		{"nodes-single", []string{"plan", "--gpu", "--nodes", "testdata/gpu-nodes.yaml", "--strategy", "single", "--output", "yaml"}},

@@ -80,7 +80,7 @@ func TestRecommendDemo(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, logs, "ingested usage")
 	d := decode(t, out)
-	require.Equal(t, 70, d.Totals.Containers)
+	require.Equal(t, 71, d.Totals.Containers)
 	require.Less(t, d.Totals.RecommendedCores, d.Totals.RequestedCores/2, "the simulated cluster is over-provisioned")
 	require.Negative(t, d.Totals.MonthlyCostDelta)
 
