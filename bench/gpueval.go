@@ -9,6 +9,7 @@ import (
 
 	"github.com/rightsizer/rightsizer/bench/internal/out"
 	gpubacktest "github.com/rightsizer/rightsizer/recommender/backtest/gpu"
+	"github.com/rightsizer/rightsizer/recommender/gpushape"
 	"github.com/rightsizer/rightsizer/recommender/replay"
 )
 
@@ -60,6 +61,12 @@ type GPUFigures struct {
 	MemOverflowPods     int                `json:"mem_overflow_pods"`
 	Reactions           int                `json:"reactions"`
 	ShapePodHours       map[string]float64 `json:"shape_pod_hours"`
+	// OverflowRate is the share of scored pod-hours with an overflow
+	// (mem_overflow_pod_hours over pod_hours − warmup_pod_hours): the
+	// realised chance per window, to set against MemoryRisk, the chance a
+	// rightsizer profile asks for (absent for the baselines).
+	OverflowRate float64 `json:"overflow_rate"`
+	MemoryRisk   float64 `json:"memory_risk,omitempty"`
 }
 
 // gpuDefinitions documents gpu.json's figures in the file itself.
@@ -73,6 +80,8 @@ var gpuDefinitions = map[string]string{
 	"mem_overflow_pod_hours": "(pod, window) pairs with at least one overflow: failed decisions, comparable between reacting and non-reacting policies",
 	"pod_set":                "the pods scored: all, or the even or odd half by name order (the profiles' memory risks were chosen on the even half)",
 	"warmup":                 "until a pod has this much history every policy keeps one whole GPU",
+	"overflow_rate":          "mem_overflow_pod_hours / (pod_hours - warmup_pod_hours): the realised chance per hourly window that the pod's peak outgrew its shape",
+	"memory_risk":            "the chance per window a rightsizer profile sizes memory for (gpushape.Policy.MemoryRisk)",
 }
 
 // GPUEvalOptions configure RunGPUEval. The zero value scores every pod
@@ -139,6 +148,14 @@ func runGPUEval(ctx context.Context, dir, name string, opts GPUEvalOptions) (*GP
 			MemOverflowPodHours: s.MemOverflowPodHours, MemOverflowPods: s.MemOverflowPods,
 			Reactions: s.Reactions, ShapePodHours: shapes,
 		}
+		f := r.Policies[s.Policy]
+		if scored := res.PodHours - res.WarmupPodHours; scored > 0 {
+			f.OverflowRate = round5(float64(s.MemOverflowPodHours) / scored)
+		}
+		if p, err := gpushape.PolicyFor(s.Policy); err == nil {
+			f.MemoryRisk = p.MemoryRisk
+		}
+		r.Policies[s.Policy] = f
 	}
 	r.Targets = gpuTargets(r.Policies)
 	r.Elapsed = time.Since(start).Round(time.Millisecond).String()
@@ -194,6 +211,21 @@ func gpuTargets(p map[string]GPUFigures) []Target {
 			return fmt.Sprintf("layout_gpus %.2f vs %.2f (%+.1f %%)", f.LayoutGPUs, k.LayoutGPUs, pctChange(f.LayoutGPUs, k.LayoutGPUs))
 		},
 	}}
+	checks = append(checks, struct {
+		name     string
+		required bool
+		pass     func(f GPUFigures) bool
+		detail   func(f GPUFigures) string
+	}{
+		// Calibration, as the CPU risk budgets are held to in make eval.
+		name: "overflow_rate within ½× to 1½× memory_risk",
+		pass: func(f GPUFigures) bool {
+			return f.OverflowRate >= f.MemoryRisk/2 && f.OverflowRate <= 1.5*f.MemoryRisk
+		},
+		detail: func(f GPUFigures) string {
+			return fmt.Sprintf("%.2f %% of windows overflowed for a risk of %.2f %% (%.2f×)", 100*f.OverflowRate, 100*f.MemoryRisk, f.OverflowRate/f.MemoryRisk)
+		},
+	})
 	var ts []Target
 	for _, c := range checks {
 		for _, name := range []string{"cost", "balanced", "performance"} {
@@ -210,6 +242,8 @@ func gpuTargets(p map[string]GPUFigures) []Target {
 func pctChange(v, base float64) float64 { return 100 * (v - base) / base }
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+func round5(v float64) float64 { return math.Round(v*1e5) / 1e5 }
 
 // Write writes gpu.json to path, making its folder.
 func (r *GPUEvalResult) Write(path string) error { return out.WriteJSON(path, r) }
