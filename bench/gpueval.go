@@ -60,6 +60,7 @@ type GPUFigures struct {
 	MemOverflowPodHours int                `json:"mem_overflow_pod_hours"`
 	MemOverflowPods     int                `json:"mem_overflow_pods"`
 	Reactions           int                `json:"reactions"`
+	Reshapes            int                `json:"reshapes"`
 	ShapePodHours       map[string]float64 `json:"shape_pod_hours"`
 	// OverflowRate is the share of scored pod-hours with an overflow
 	// (mem_overflow_pod_hours over pod_hours − warmup_pod_hours): the
@@ -74,6 +75,7 @@ var gpuDefinitions = map[string]string{
 	"gpu_equivalents":        "GPU capacity reserved in whole GPUs (whole GPU 1, MIG instance max(memory, compute slice fraction), share 1/replicas), averaged over each pod's time and summed over pods; whole-gpu = pods",
 	"mem_overflow_events":    "GPU memory samples above the shape's memory (MIG instance's measured MiB, the GPU's, a share's 1/replicas), counted per sample (~57 s); a reacting policy reshapes the pod at its first overflow, a non-reacting one overflows until the next decision",
 	"reactions":              "reshapes at an overflow within a window (rightsizer's profiles, as its controller restarts a pod that ran out of GPU memory on a larger shape; whole-gpu and kruize do not react): each a pod restart",
+	"reshapes":               "decisions at a window's start that change a pod's allocation (MIG profile, GPU count or share): each a pod restart, as reactions are",
 	"layout_gpus":            "per hourly window, GPUs needed once the running pods' shapes are packed on H100-80GB (MIG by gpu/migpack.Pack, mixed strategy; whole GPUs 1 each; MPS/time-slicing ceil(n/replicas) per mechanism and replica count), averaged over windows",
 	"concurrent_gpus":        "per window, the running pods' reserved GPUs summed, averaged over windows: layout_gpus before packing",
 	"mem_gib_hours":          "the shape's GPU memory integrated over each pod's time",
@@ -146,7 +148,7 @@ func runGPUEval(ctx context.Context, dir, name string, opts GPUEvalOptions) (*GP
 			ConcurrentGPUs: round3(s.ConcurrentGPUs), LayoutPeakGPUs: s.LayoutPeakGPUs,
 			GPUHours: round3(s.GPUHours), CostUSD: math.Round(s.CostUSD*100) / 100,
 			MemOverflowPodHours: s.MemOverflowPodHours, MemOverflowPods: s.MemOverflowPods,
-			Reactions: s.Reactions, ShapePodHours: shapes,
+			Reactions: s.Reactions, Reshapes: s.Reshapes, ShapePodHours: shapes,
 		}
 		f := r.Policies[s.Policy]
 		if scored := res.PodHours - res.WarmupPodHours; scored > 0 {

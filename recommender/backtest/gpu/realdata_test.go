@@ -50,14 +50,19 @@ func TestRealTraceInvariants(t *testing.T) {
 		t.Run(s.Policy, func(t *testing.T) {
 			require.Len(t, s.PodScores, 12)
 			var hours, gpuHours, gib, eq float64
-			overflows, reactions := 0, 0
+			overflows, reactions, reshapes := 0, 0, 0
 			for i, p := range s.PodScores {
 				pod := tr.Pods[i]
 				require.Equal(t, pod.Name, p.Pod)
 				var w []bool
 				durs := durations(pod, res.Step)
 				next := 0
+				prev := oneGPU // every pod starts on one whole GPU
 				for _, ws := range p.Windows {
+					if ws.Decision.Allocation != prev {
+						reshapes++
+					}
+					prev = ws.Final().Allocation
 					w = append(w, ws.Decision.Warmup)
 					for _, d := range append([]Decision{ws.Decision}, finals(ws)...) {
 						c, err := dev.Capacity(d.Allocation)
@@ -123,6 +128,10 @@ func TestRealTraceInvariants(t *testing.T) {
 			require.InDelta(t, s.GPUEquivalents, eq, 1e-9)
 			require.Equal(t, s.MemOverflowEvents, overflows)
 			require.Equal(t, s.Reactions, reactions)
+			require.Equal(t, s.Reshapes, reshapes)
+			if s.Policy == "whole-gpu" {
+				require.Zero(t, reshapes, "whole-gpu never changes a pod's shape")
+			}
 			if s.Policy == "cost" {
 				require.Positive(t, reactions, "these pods overflow a cost shape")
 			}

@@ -155,6 +155,10 @@ type Score struct {
 	// Reactions counts the reshapes within a window after an overflow
 	// (OOMReactor): each is a pod restarted on a larger shape.
 	Reactions int `json:"reactions"`
+	// Reshapes counts the decisions at a window's start that change the
+	// pod's allocation (a MIG profile, GPU count or share changes only
+	// with a restart): with Reactions, the restarts the policy causes.
+	Reshapes int `json:"reshapes"`
 	// ShapePodHours is the pod-hours spent in each allocation
 	// (gpushape.Allocation.String), warm-up ones under "warm-up".
 	ShapePodHours map[string]float64 `json:"shape_pod_hours"`
@@ -341,6 +345,9 @@ func walk(ctx context.Context, pol Policy, pods []walkPod, grid []time.Time, wei
 				if err := checkDecision(opts.Device, d); err != nil {
 					return Score{}, fmt.Errorf("pod %s at %v: %w", p.Name, t, err)
 				}
+			}
+			if d.Allocation != cur {
+				s.Reshapes++
 			}
 			ws := WindowScore{Start: t, Decision: d, Samples: hi - lo}
 			now := d // the decision in force

@@ -14,10 +14,10 @@ func (r Result) Table(w io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "policy\tgpu_equivalents\tconcurrent_gpus\tlayout_gpus\tpeak\tmem_gib_hours\tmem_overflow_events\toverflow_pod_hours\toverflow_pods\treactions\tcost_usd\t")
+	fmt.Fprintln(tw, "policy\tgpu_equivalents\tconcurrent_gpus\tlayout_gpus\tpeak\tmem_gib_hours\tmem_overflow_events\toverflow_pod_hours\toverflow_pods\treactions\treshapes\tcost_usd\t")
 	for _, s := range r.Scores {
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%d\t%.0f\t%d\t%d\t%d\t%d\t%.0f\t\n", s.Policy, s.GPUEquivalents, s.ConcurrentGPUs,
-			s.LayoutGPUs, s.LayoutPeakGPUs, s.MemGiBHours, s.MemOverflowEvents, s.MemOverflowPodHours, s.MemOverflowPods, s.Reactions, s.CostUSD)
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%d\t%.0f\t%d\t%d\t%d\t%d\t%d\t%.0f\t\n", s.Policy, s.GPUEquivalents, s.ConcurrentGPUs,
+			s.LayoutGPUs, s.LayoutPeakGPUs, s.MemGiBHours, s.MemOverflowEvents, s.MemOverflowPodHours, s.MemOverflowPods, s.Reactions, s.Reshapes, s.CostUSD)
 	}
 	return tw.Flush()
 }
