@@ -220,3 +220,41 @@ func TestGPUIdleRoundTrip(t *testing.T) {
 		require.Error(t, d.Err(), name)
 	}
 }
+
+// TestGPUUsageIdleSurvivesCheckpoint: the engine's GPU history keeps its
+// idle histogram through a state's encoding, and a state from before the
+// histogram (gpu marker 1) still decodes, with none.
+func TestGPUUsageIdleSurvivesCheckpoint(t *testing.T) {
+	t.Parallel()
+	e := newTestEngine(t)
+	k := key("ml", "notebook", "server")
+	feed(t, e, k, t0, time.Minute, 3*24*60, func(i int) Usage {
+		u := cpuMem(100, GiB)
+		u.GPUCompute, u.GPUMemory = GPUCompute(i%3)/200, 6*GiB+Bytes(i%5)*MiB
+		u.Has = u.Has.With(ResourceGPUCompute).With(ResourceGPUMemory)
+		return u
+	})
+	g, err := e.GPUUsage(k)
+	require.NoError(t, err)
+	require.Equal(t, 6*GiB, g.MemoryBaseline)
+	require.InDelta(t, 1, g.IdleFraction(0.05, 4*GiB), 1e-9)
+	require.InDelta(t, 1.0/3, g.IdleFraction(0.001, 4*GiB), 0.01, "under 0.1 % busy: only the third of samples at 0")
+	require.Zero(t, g.IdleFraction(0.05, 0), "no slack: no cell lies wholly at the baseline, and the fraction errs low")
+
+	st := e.state(k)
+	enc := st.appendBinary(nil)
+	back, err := e.decodeState(enc)
+	require.NoError(t, err)
+	require.Equal(t, st.gpu.idle, back.gpu.idle)
+
+	// The same state without the histogram, as written before it existed.
+	old := *st
+	gpu := *st.gpu
+	gpu.idle = gpuIdle{}
+	old.gpu = &gpu
+	enc = old.appendBinary(nil)
+	back, err = e.decodeState(enc)
+	require.NoError(t, err)
+	require.True(t, back.gpu.idle.empty())
+	require.Zero(t, back.gpu.idle.idleFraction(1, GiB))
+}
