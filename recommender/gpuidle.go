@@ -64,58 +64,55 @@ const (
 	idleBaselineFraction = 0.01
 )
 
-// bucketOf returns the log bucket of v ≥ 0: 0 below base, else 1 +
-// ⌊steps × log2(v/base)⌋, at most n−1.
-func bucketOf(v, base float64, steps, n int) int {
-	if !(v >= base) {
+// idleComputeUpper and idleMemoryUpper are each bucket's exclusive upper
+// bound (+Inf for the last), computed once: finding a bucket is a binary
+// search, without a logarithm per sample.
+var (
+	idleComputeUpper = bucketBounds(idleComputeBase, idleComputeSteps, idleComputeBuckets)
+	idleMemoryUpper  = bucketBounds(float64(MiB), idleMemorySteps, idleMemoryBuckets)
+)
+
+// bucketBounds returns the upper bounds of n log buckets: base for bucket
+// 0 (from 0), base × 2^(i/steps) for bucket i, +Inf for the last.
+func bucketBounds(base float64, steps, n int) []float64 {
+	b := make([]float64, n)
+	for i := range n - 1 {
+		b[i] = base * math.Exp2(float64(i)/float64(steps))
+	}
+	b[n-1] = math.Inf(1)
+	return b
+}
+
+// bucketOf returns the bucket of v ≥ 0 under upper: the first whose upper
+// bound is above v (0 for NaN).
+func bucketOf(v float64, upper []float64) int {
+	if !(v >= 0) {
 		return 0
 	}
-	i := int(min(float64(n-1), 1+math.Floor(float64(steps)*math.Log2(v/base))))
-	// log2 may land a value on a power boundary one bucket off.
-	for i > 1 && v < bucketUpper(i-1, base, steps, n) {
-		i--
+	i, _ := slices.BinarySearch(upper, v)
+	if i < len(upper)-1 && upper[i] == v {
+		i++ // bounds are exclusive: v opens the next bucket
 	}
-	for i < n-1 && v >= bucketUpper(i, base, steps, n) {
-		i++
-	}
-	return min(i, n-1)
+	return min(i, len(upper)-1)
 }
 
-// bucketUpper returns bucket i's exclusive upper bound (+Inf for the last).
-func bucketUpper(i int, base float64, steps, n int) float64 {
-	if i >= n-1 {
-		return math.Inf(1)
-	}
-	return base * math.Exp2(float64(i)/float64(steps))
-}
-
-// bucketLower returns bucket i's inclusive lower bound.
-func bucketLower(i int, base float64, steps, n int) float64 {
+// bucketLower returns bucket i's inclusive lower bound under upper.
+func bucketLower(i int, upper []float64) float64 {
 	if i == 0 {
 		return 0
 	}
-	return bucketUpper(i-1, base, steps, n)
+	return upper[i-1]
 }
 
 func idleKey(compute GPUCompute, memory Bytes) uint16 {
-	c := bucketOf(float64(compute), idleComputeBase, idleComputeSteps, idleComputeBuckets)
-	m := bucketOf(float64(memory), float64(MiB), idleMemorySteps, idleMemoryBuckets)
+	c := bucketOf(float64(compute), idleComputeUpper)
+	m := bucketOf(float64(memory), idleMemoryUpper)
 	return uint16(c<<8 | m)
 }
 
-func (k idleCell) computeUpper() float64 {
-	return bucketUpper(int(k.key>>8), idleComputeBase, idleComputeSteps, idleComputeBuckets)
-}
+func (k idleCell) computeUpper() float64 { return idleComputeUpper[k.key>>8] }
 
 func (k idleCell) memoryBucket() int { return int(k.key & 0xff) }
-
-func memoryUpper(b int) float64 {
-	return bucketUpper(b, float64(MiB), idleMemorySteps, idleMemoryBuckets)
-}
-
-func memoryLower(b int) float64 {
-	return bucketLower(b, float64(MiB), idleMemorySteps, idleMemoryBuckets)
-}
 
 func (g *gpuIdle) empty() bool { return len(g.cells) == 0 && g.spill == 0 }
 
@@ -209,7 +206,7 @@ func (g *gpuIdle) baseline() Bytes {
 	for _, c := range g.cells {
 		below[c.memoryBucket()] += c.w
 	}
-	minBucket := bucketOf(float64(g.memMin), float64(MiB), idleMemorySteps, idleMemoryBuckets)
+	minBucket := bucketOf(float64(g.memMin), idleMemoryUpper)
 	sum := 0.0
 	for b, w := range below {
 		sum += w
@@ -217,7 +214,7 @@ func (g *gpuIdle) baseline() Bytes {
 			if b <= minBucket {
 				return g.memMin
 			}
-			return Bytes(memoryLower(b))
+			return Bytes(bucketLower(b, idleMemoryUpper))
 		}
 	}
 	return g.memMin // all in spill
@@ -235,7 +232,7 @@ func (g *gpuIdle) idleFraction(computeBelow GPUCompute, memorySlack Bytes) float
 	memLimit := float64(g.baseline()) + float64(memorySlack)
 	idle := 0.0
 	for _, c := range g.cells {
-		if c.computeUpper() <= float64(computeBelow) && memoryUpper(c.memoryBucket()) <= memLimit {
+		if c.computeUpper() <= float64(computeBelow) && idleMemoryUpper[c.memoryBucket()] <= memLimit {
 			idle += c.w
 		}
 	}

@@ -1,8 +1,8 @@
 package recommender
 
 import (
-	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -15,46 +15,47 @@ const hourNS = int64(time.Hour)
 
 func TestIdleBucketsHoldTheirValues(t *testing.T) {
 	t.Parallel()
+	cb, mb := idleComputeUpper, idleMemoryUpper
 	tests := []struct {
-		v           float64
-		base        float64
-		steps, n    int
-		wantBucket  int
-		wantUpperIn bool // upper bound finite
+		name       string
+		v          float64
+		upper      []float64
+		wantBucket int
 	}{
-		{v: 0, base: 1e-3, steps: 4, n: 64, wantBucket: 0, wantUpperIn: true},
-		{v: 0.0009999, base: 1e-3, steps: 4, n: 64, wantBucket: 0, wantUpperIn: true},
-		{v: 0.001, base: 1e-3, steps: 4, n: 64, wantBucket: 1, wantUpperIn: true},
-		{v: 0.002, base: 1e-3, steps: 4, n: 64, wantBucket: 5, wantUpperIn: true}, // a power of two: the next bucket's floor
-		{v: 0.05, base: 1e-3, steps: 4, n: 64, wantBucket: 23, wantUpperIn: true},
-		{v: 1024, base: 1e-3, steps: 4, n: 64, wantBucket: 63},
-		{v: math.Inf(1), base: 1e-3, steps: 4, n: 64, wantBucket: 63},
-		{v: math.NaN(), base: 1e-3, steps: 4, n: 64, wantBucket: 0, wantUpperIn: true},
-		{v: float64(MiB) - 1, base: float64(MiB), steps: 12, n: 256, wantBucket: 0, wantUpperIn: true},
-		{v: float64(9 * GiB), base: float64(MiB), steps: 12, n: 256, wantBucket: 159, wantUpperIn: true}, // 9216 MiB = 2^13.17 MiB
-		{v: float64(2 * 1024 * GiB), base: float64(MiB), steps: 12, n: 256, wantBucket: 253, wantUpperIn: true},
-		{v: float64(1 << 50), base: float64(MiB), steps: 12, n: 256, wantBucket: 255},
+		{name: "no compute", v: 0, upper: cb, wantBucket: 0},
+		{name: "under the first bound", v: 0.0009999, upper: cb, wantBucket: 0},
+		{name: "on the first bound", v: 0.001, upper: cb, wantBucket: 1},
+		{name: "a power of two opens a bucket", v: 0.002, upper: cb, wantBucket: 5},
+		{name: "5 % of a GPU", v: 0.05, upper: cb, wantBucket: 23},
+		{name: "every GPU there is", v: 1024, upper: cb, wantBucket: 63},
+		{name: "infinite compute", v: math.Inf(1), upper: cb, wantBucket: 63},
+		{name: "NaN", v: math.NaN(), upper: cb, wantBucket: 0},
+		{name: "under a MiB", v: float64(MiB) - 1, upper: mb, wantBucket: 0},
+		{name: "9 GiB", v: float64(9 * GiB), upper: mb, wantBucket: 159}, // 9216 MiB = 2^13.17 MiB
+		{name: "2 TiB", v: float64(2 * 1024 * GiB), upper: mb, wantBucket: 253},
+		{name: "a PiB", v: float64(1 << 50), upper: mb, wantBucket: 255},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprint(tt.v), func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := bucketOf(tt.v, tt.base, tt.steps, tt.n)
+			b := bucketOf(tt.v, tt.upper)
 			require.Equal(t, tt.wantBucket, b)
-			lo, hi := bucketLower(b, tt.base, tt.steps, tt.n), bucketUpper(b, tt.base, tt.steps, tt.n)
-			require.Equal(t, tt.wantUpperIn, !math.IsInf(hi, 1))
 			if !math.IsNaN(tt.v) && !math.IsInf(tt.v, 0) {
-				require.LessOrEqual(t, lo, tt.v)
-				require.Less(t, tt.v, hi)
+				require.LessOrEqual(t, bucketLower(b, tt.upper), tt.v)
+				require.Less(t, tt.v, tt.upper[b])
 			}
 		})
 	}
-	// Every bucket's floor lands in that bucket.
-	for i := 1; i < 64; i++ {
-		require.Equal(t, i, bucketOf(bucketLower(i, 1e-3, 4, 64), 1e-3, 4, 64))
+	// Every bucket's floor lands in that bucket, and the bounds match
+	// their formula: 0.001 × 2^(i/4) GPUs, 2^(i/12) MiB.
+	for _, upper := range [][]float64{cb, mb} {
+		for i := 1; i < len(upper); i++ {
+			require.Equal(t, i, bucketOf(bucketLower(i, upper), upper))
+		}
+		require.True(t, math.IsInf(upper[len(upper)-1], 1))
 	}
-	for i := 1; i < 256; i++ {
-		require.Equal(t, i, bucketOf(bucketLower(i, float64(MiB), 12, 256), float64(MiB), 12, 256))
-	}
+	require.InDelta(t, 0.001*math.Exp2(22.0/4), cb[22], 1e-15)
+	require.InDelta(t, float64(MiB)*math.Exp2(158.0/12), mb[158], 1e-3)
 }
 
 // idleSample is one sample of a gpuIdle test: at hour h (from 0), compute
@@ -187,8 +188,8 @@ func TestGPUIdleBoundsItsCells(t *testing.T) {
 	for i := range 3 * maxIdleCells {
 		// A new cell each time, none in the unbounded top buckets.
 		c, m := i%(idleComputeBuckets-1), i/(idleComputeBuckets-1)%(idleMemoryBuckets-1)
-		g.add(int64(i)*int64(time.Minute), GPUCompute(bucketLower(c, idleComputeBase, idleComputeSteps, idleComputeBuckets)),
-			Bytes(memoryLower(m)), int64(24*time.Hour))
+		g.add(int64(i)*int64(time.Minute), GPUCompute(bucketLower(c, idleComputeUpper)),
+			Bytes(bucketLower(m, idleMemoryUpper)), int64(24*time.Hour))
 	}
 	require.Len(t, g.cells, maxIdleCells)
 	require.Positive(t, g.spill)
@@ -257,4 +258,25 @@ func TestGPUUsageIdleSurvivesCheckpoint(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, back.gpu.idle.empty())
 	require.Zero(t, back.gpu.idle.idleFraction(1, GiB))
+}
+
+// BenchmarkGPUIdleAdd is the cost one GPU sample adds to ingestion for the
+// idle histogram: a model server's week of minute samples (busy 0–30 %,
+// memory 20–40 GiB), about a hundred cells.
+func BenchmarkGPUIdleAdd(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	const n = 7 * 24 * 60
+	cs, ms := make([]GPUCompute, n), make([]Bytes, n)
+	for i := range n {
+		cs[i] = GPUCompute(0.3 * r.Float64())
+		ms[i] = 20*GiB + Bytes(r.Float64()*float64(20*GiB))
+	}
+	var g gpuIdle
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		g.add(int64(i)*int64(time.Minute), cs[i%n], ms[i%n], int64(24*time.Hour))
+		i++
+	}
+	b.ReportMetric(float64(len(g.cells)), "cells")
 }
