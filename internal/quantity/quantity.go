@@ -32,7 +32,7 @@ var (
 	ErrSyntax   = errors.New("not a quantity")
 )
 
-var exponent = regexp.MustCompile(`^[+-]?[0-9.]+[eE]([-+]?[0-9]+)$`)
+var exponent = regexp.MustCompile(`^[+-]?[0-9.]*[eE]([-+]?[0-9]+)$`)
 
 // Parse parses s (surrounding spaces ignored) as a Kubernetes quantity. It
 // refuses, without calling the slow parser, a text longer than MaxBytes

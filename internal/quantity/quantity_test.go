@@ -26,6 +26,12 @@ func TestParse(t *testing.T) {
 		{"1e1001", 0, ErrExponent},
 		{"1e-999999999", 0, ErrExponent},
 		{"1e999999999999999999999", 0, ErrExponent},
+		// No digits before the exponent: resource.ParseQuantity takes the
+		// mantissa as 0 and still works through the exponent (the fuzzer
+		// found it hanging).
+		{"-e1999999999", 0, ErrExponent},
+		{"e-999999999", 0, ErrExponent},
+		{".E5000", 0, ErrExponent},
 		{strings.Repeat("9", MaxBytes+1), 0, ErrTooLong},
 		{"", 0, ErrSyntax},
 		{"ten", 0, ErrSyntax},
@@ -51,7 +57,7 @@ func TestParse(t *testing.T) {
 // compares with a bound promptly (the fuzzer's per-input deadline catches
 // a hang).
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"250m", "1Gi", "1e-999999999", "9e1000", "0.000001", "-1", "1Ei"} {
+	for _, s := range []string{"250m", "1Gi", "1e-999999999", "9e1000", "0.000001", "-1", "1Ei", "-e1999999999"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
