@@ -387,16 +387,23 @@ func (p *Policy) Prices() Prices { return p.prices }
 // changes, then the workload's. Resolve is a few map lookups.
 func (p *Policy) Resolve(k WorkloadKey) Profile { return p.resolve(k, true) }
 
+// workloadOverride returns workload k's own override: the one naming its
+// kind, else the one for any kind.
+func (p *Policy) workloadOverride(k WorkloadKey) (override, bool) {
+	if len(p.workloads) == 0 {
+		return override{}, false
+	}
+	if o, ok := p.workloads[workloadMatch{k.Namespace, k.Kind, k.Name}]; ok {
+		return o, true
+	}
+	o, ok := p.workloads[workloadMatch{k.Namespace, "", k.Name}]
+	return o, ok
+}
+
 // hasWorkloadOverride reports whether workload k has an override of its
 // own; without one its profile is its namespace's.
 func (p *Policy) hasWorkloadOverride(k WorkloadKey) bool {
-	if len(p.workloads) == 0 {
-		return false
-	}
-	if _, ok := p.workloads[workloadMatch{k.Namespace, k.Kind, k.Name}]; ok {
-		return true
-	}
-	_, ok := p.workloads[workloadMatch{k.Namespace, "", k.Name}]
+	_, ok := p.workloadOverride(k)
 	return ok
 }
 
@@ -408,10 +415,7 @@ func (p *Policy) resolve(k WorkloadKey, withWorkload bool) Profile {
 	var wl override
 	hasWL := false
 	if withWorkload {
-		wl, hasWL = p.workloads[workloadMatch{k.Namespace, k.Kind, k.Name}]
-		if !hasWL {
-			wl, hasWL = p.workloads[workloadMatch{k.Namespace, "", k.Name}]
-		}
+		wl, hasWL = p.workloadOverride(k)
 	}
 	if hasNS && ns.profile != "" {
 		name = ns.profile

@@ -4,6 +4,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/rightsizer/rightsizer/recommender/internal/peakfit"
 	"github.com/rightsizer/rightsizer/recommender/sketch"
 )
 
@@ -355,30 +356,14 @@ func (r *peakRing) merge(o *peakRing) {
 }
 
 // exceedProbability estimates the chance that one window's peak exceeds
-// limit, from a Gumbel (extreme-value) fit of the window peaks by the
-// method of moments. The scale is kept at least 10 %/√n of the mean peak,
-// so that a handful of identical peaks does not claim certainty.
+// limit, from a Gumbel (extreme-value) fit of the window peaks
+// (peakfit.Fit, whose scale floor keeps a handful of identical peaks
+// from claiming certainty). 0 without peaks or without a limit.
 func exceedProbability(peaks []Bytes, limit Bytes) float64 {
-	n := float64(len(peaks))
-	if n == 0 || limit <= 0 {
+	if len(peaks) == 0 || limit <= 0 {
 		return 0
 	}
-	var sum, sumSq float64
-	for _, p := range peaks {
-		sum += float64(p)
-		sumSq += float64(p) * float64(p)
-	}
-	mean := sum / n
-	if mean <= 0 {
-		return 0
-	}
-	variance := max(sumSq/n-mean*mean, 0)
-	if n > 1 {
-		variance *= n / (n - 1)
-	}
-	beta := max(math.Sqrt(6*variance)/math.Pi, 0.1*mean/math.Sqrt(n))
-	mu := mean - 0.5772156649*beta // Euler–Mascheroni
-	return 1 - math.Exp(-math.Exp(-(float64(limit)-mu)/beta))
+	return peakfit.Fit(peaks).Exceed(float64(limit))
 }
 
 // decayedMean is an exponentially decayed mean of a series.

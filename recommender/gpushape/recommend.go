@@ -10,6 +10,7 @@ import (
 
 	"github.com/rightsizer/rightsizer/gpu/mig"
 	"github.com/rightsizer/rightsizer/recommender"
+	"github.com/rightsizer/rightsizer/recommender/internal/peakfit"
 )
 
 // Recommend chooses the GPU shape for one container: whole GPUs (kept or
@@ -176,7 +177,7 @@ func Recommend(in Input, p Policy) (Shape, error) {
 	s.CurrentGPUs = cur.GPUs
 	s.NeedMemoryBytes, s.NeedComputeGPUs = needMem, needCompute
 	if len(u.MemoryPeaks) > 0 {
-		s.MemoryRisk = roundRisk(fit.exceed(s.MemoryBytes))
+		s.MemoryRisk = roundRisk(fit.Exceed(float64(s.MemoryBytes)))
 		notes = append(notes, fmt.Sprintf("memory risk %s per window", pctRisk(s.MemoryRisk)))
 	}
 	s.Flags |= flags
@@ -199,18 +200,18 @@ func Recommend(in Input, p Policy) (Shape, error) {
 // says the policy's risk sized it: the peaks' 1 − MemoryRisk quantile,
 // at least the last peak plus MemoryMinHeadroom. Otherwise it is the
 // largest peak plus headroom (memoryNeed).
-func memoryRequirement(u Usage, p Policy) (need recommender.Bytes, fit peakFit, byRisk bool) {
+func memoryRequirement(u Usage, p Policy) (need recommender.Bytes, fit peakfit.Gumbel, byRisk bool) {
 	if len(u.MemoryPeaks) == 0 {
-		return memoryNeed(u.MemoryMax, p), peakFit{}, false
+		return memoryNeed(u.MemoryMax, p), peakfit.Gumbel{}, false
 	}
-	fit = fitPeaks(u.MemoryPeaks)
+	fit = peakfit.Fit(u.MemoryPeaks)
 	if p.MemoryRisk == 0 {
 		return memoryNeed(u.MemoryMax, p), fit, false
 	}
 	// A risk so small that 1 − MemoryRisk rounds to 1 has an infinite
 	// quantile: the bound keeps the conversion in range (a need above any
 	// GPU's memory, which keeps the GPUs).
-	q := math.Min(math.Ceil(fit.quantile(1-p.MemoryRisk)), float64(2*maxBytes))
+	q := math.Min(math.Ceil(fit.Quantile(1-p.MemoryRisk)), float64(2*maxBytes))
 	last := u.MemoryPeaks[len(u.MemoryPeaks)-1]
 	return max(recommender.Bytes(max(q, 0)), last+p.MemoryMinHeadroom), fit, true
 }

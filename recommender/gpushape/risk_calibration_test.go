@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rightsizer/rightsizer/recommender"
+	"github.com/rightsizer/rightsizer/recommender/internal/peakfit"
 )
 
 // TestMemoryRiskCalibrated checks that sizing by risk delivers the risk it
@@ -28,10 +29,10 @@ import (
 func TestMemoryRiskCalibrated(t *testing.T) {
 	t.Parallel()
 	const gib = float64(recommender.GiB)
-	truth := peakFit{mu: 24 * gib, beta: 2 * gib}
+	truth := peakfit.Gumbel{Mu: 24 * gib, Beta: 2 * gib}
 	draw := func(r *rand.Rand) recommender.Bytes {
 		// Inverse CDF: μ − β ln(−ln U).
-		return recommender.Bytes(truth.mu - truth.beta*math.Log(-math.Log(r.Float64())))
+		return recommender.Bytes(truth.Mu - truth.Beta*math.Log(-math.Log(r.Float64())))
 	}
 	tests := []struct {
 		risk   float64
@@ -58,7 +59,7 @@ func TestMemoryRiskCalibrated(t *testing.T) {
 				}
 				need, _, byRisk := memoryRequirement(Usage{MemoryPeaks: peaks, MemoryMax: peaks[0]}, p)
 				require.True(t, byRisk)
-				realised += truth.exceed(need)
+				realised += truth.Exceed(float64(need))
 			}
 			realised /= trials
 			t.Logf("risk %.3f over %d windows: realised %.4f (%.2f×)", tc.risk, tc.n, realised, realised/tc.risk)
