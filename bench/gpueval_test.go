@@ -46,6 +46,17 @@ func TestGPUEvalOnFixture(t *testing.T) {
 	require.NoError(t, json.Unmarshal(doc.Policies["whole-gpu"]["gpu_equivalents"], &eq))
 	require.InDelta(t, 4, eq, 1e-9, "one GPU per pod")
 
+	// overflow_rate is failed pod-hours over scored pod-hours; memory_risk
+	// is the profile's, absent for the baselines.
+	scored := res.PodHours - res.WarmupPodHours
+	require.Positive(t, scored)
+	for name, f := range res.Policies {
+		require.InDelta(t, float64(f.MemOverflowPodHours)/scored, f.OverflowRate, 1e-5, name)
+		want := map[string]float64{"cost": 0.03, "balanced": 0.02, "performance": 0.005}[name]
+		require.Equal(t, want, f.MemoryRisk, name)
+	}
+	require.Equal(t, 3, strings.Count(tabOf(t, res), "overflow_rate within"), "one calibration line per profile")
+
 	var required []string
 	for _, tg := range doc.Targets {
 		if tg.Required {
@@ -57,12 +68,18 @@ func TestGPUEvalOnFixture(t *testing.T) {
 		"balanced: fewer gpu_equivalents than kruize, no more mem_overflow_pod_hours",
 	}, required, "the issue's target, for the default profile, on overflow samples and on failed decisions")
 
-	var tab bytes.Buffer
-	require.NoError(t, res.Table(&tab))
+	tab := tabOf(t, res)
 	for _, p := range doc.Order {
-		require.Contains(t, tab.String(), p)
+		require.Contains(t, tab, p)
 	}
-	require.Equal(t, 6, strings.Count(tab.String(), "fewer gpu_equivalents than kruize"), "the target and its failed-decision variant")
+	require.Equal(t, 6, strings.Count(tab, "fewer gpu_equivalents than kruize"), "the target and its failed-decision variant")
+}
+
+func tabOf(t *testing.T, res *GPUEvalResult) string {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, res.Table(&b))
+	return b.String()
 }
 
 // TestGPUEvalPods scores the fixture's halves and checks the options

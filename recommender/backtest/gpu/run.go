@@ -339,11 +339,8 @@ func walk(ctx context.Context, pol Policy, pods []walkPod, grid []time.Time, wei
 			d := warm
 			if t.Sub(p.Samples[0].Time) >= opts.Warmup {
 				in := Input{Pod: p.Name, Now: t, Origin: origin, Samples: p.Samples[:lo], Durations: p.durs[:lo], Current: cur, Device: opts.Device}
-				if d, err = pol.Decide(in); err != nil {
-					return Score{}, fmt.Errorf("pod %s at %v: %w", p.Name, t, err)
-				}
-				if err := checkDecision(opts.Device, d); err != nil {
-					return Score{}, fmt.Errorf("pod %s at %v: %w", p.Name, t, err)
+				if d, err = decide(pol, in, ""); err != nil {
+					return Score{}, err
 				}
 			}
 			if d.Allocation != cur {
@@ -377,11 +374,8 @@ func walk(ctx context.Context, pol Policy, pods []walkPod, grid []time.Time, wei
 					Pod: p.Name, Now: x.Time, Origin: origin, Samples: append(p.Samples[:j:j], seen), Durations: p.durs[:j+1],
 					Current: now.Allocation, Device: opts.Device, Overflow: true,
 				}
-				if now, err = pol.Decide(in); err != nil {
-					return Score{}, fmt.Errorf("pod %s at %v, after an overflow: %w", p.Name, x.Time, err)
-				}
-				if err := checkDecision(opts.Device, now); err != nil {
-					return Score{}, fmt.Errorf("pod %s at %v, after an overflow: %w", p.Name, x.Time, err)
+				if now, err = decide(pol, in, ", after an overflow"); err != nil {
+					return Score{}, err
 				}
 				ws.Reactions = append(ws.Reactions, Reaction{At: x.Time, Decision: now})
 				s.Reactions++
@@ -444,6 +438,19 @@ func shapeKey(d Decision) string {
 		return "warm-up"
 	}
 	return d.Allocation.String()
+}
+
+// decide asks pol for in's decision and checks it can be scored; errors
+// name the pod and time, and what (", after an overflow").
+func decide(pol Policy, in Input, what string) (Decision, error) {
+	d, err := pol.Decide(in)
+	if err == nil {
+		err = checkDecision(in.Device, d)
+	}
+	if err != nil {
+		return Decision{}, fmt.Errorf("pod %s at %v%s: %w", in.Pod, in.Now, what, err)
+	}
+	return d, nil
 }
 
 // errBadDecision reports a decision Run cannot score.
