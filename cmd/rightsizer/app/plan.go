@@ -191,8 +191,12 @@ func demoShapes(cmd *cobra.Command, o *planOptions, log *slog.Logger) ([]shapeRo
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", rec.ContainerKey, err)
 		}
-		usage := gpushape.UsageFromRecommendation(&rec, pol.Resolve(rec.WorkloadKey))
-		if g, err := engine.GPUUsage(rec.ContainerKey); err == nil {
+		var usage gpushape.Usage
+		if g, err := engine.GPUUsage(rec.ContainerKey); err != nil {
+			// GPU requests but no GPU usage seen: what the recommendation
+			// holds (no hours, so the allocation is kept).
+			usage = gpushape.UsageFromRecommendation(&rec, pol.Resolve(rec.WorkloadKey))
+		} else {
 			// The engine's busy-time quantiles and true peak, rather than
 			// what the recommendation's one request implies. Memory stays
 			// on the flat rule (largest peak plus headroom): the engine's
