@@ -44,14 +44,6 @@ const (
 	numResources
 )
 
-func (k rowKind) String() string {
-	name := [...]string{"cpu", "memory", "pods", "gpu"}[k.res]
-	if k.k == 0 {
-		return name
-	}
-	return name + "/u" + strconv.Itoa(k.k)
-}
-
 // dff is Fekete and Schepers' u_k(d/c) for 0 ≤ d ≤ c, c > 0: d/c when
 // (k+1)·d/c is an integer, else ⌊(k+1)·d/c⌋/k, in exact integer
 // arithmetic up to the final division.

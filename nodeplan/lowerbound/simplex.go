@@ -55,7 +55,6 @@ type simplex struct {
 	costTol float64 // reduced cost tolerance
 	feasTol float64 // primal feasibility tolerance
 	d       []float64
-	rho     []float64
 	alpha   []float64 // scratch: per column, ρ·A_j in dual
 	rc      []float64 // scratch: per column, its reduced cost in dual
 	bm      []float64 // scratch for refactor
@@ -477,9 +476,7 @@ func (s *simplex) dual(maxIter int) (bool, error) {
 		if r < 0 {
 			return true, nil
 		}
-		s.rho = growTo(s.rho, m)
-		copy(s.rho, s.row(r))
-		q, qrc, alphaQ := s.dualRatio()
+		q, qrc, alphaQ := s.dualRatio(s.row(r))
 		if q < 0 {
 			if s.pivots > 0 && !retried {
 				retried = true
@@ -511,9 +508,10 @@ func (s *simplex) dual(maxIter int) (bool, error) {
 }
 
 // dualRatio is Harris's ratio test over the nonbasic columns for the
-// pivot row s.rho (row r of B⁻¹): the entering column, its reduced cost
-// and its pivot element ρ·A_q, or -1 when no column can enter.
-func (s *simplex) dualRatio() (int, float64, float64) {
+// pivot row rho (row r of B⁻¹, read only): the entering column, its
+// reduced cost and its pivot element ρ·A_q, or -1 when no column can
+// enter.
+func (s *simplex) dualRatio(rho []float64) (int, float64, float64) {
 	s.alpha = growTo(s.alpha, len(s.cols))
 	s.rc = growTo(s.rc, len(s.cols))
 	biggest := 0.0
@@ -525,7 +523,7 @@ func (s *simplex) dualRatio() (int, float64, float64) {
 		col := &s.cols[j]
 		a := 0.0
 		for k, row := range col.idx {
-			a += s.rho[row] * col.val[k]
+			a += rho[row] * col.val[k]
 		}
 		s.alpha[j] = a
 		biggest = max(biggest, -a)
