@@ -150,17 +150,18 @@ func (p *problem) start() {
 		}
 	}
 	b := make([]float64, nc)
-	var cols []column
 	for c := range p.classes {
 		b[c] = p.classes[c].n
-		cols = append(cols, column{idx: []int{c}, val: []float64{-1}}) // surplus
 	}
 	avg := 0.0
 	for _, nt := range p.kept {
 		avg += nt.price / float64(len(p.kept))
 	}
 	scale := slices.Max(b)
-	p.lp = &simplex{m: nc, b: b, cols: cols, costTol: 1e-9 * max(avg, 1e-9), feasTol: 1e-9 * max(scale, 1)}
+	p.lp = &simplex{m: nc, b: b, costTol: 1e-9 * max(avg, 1e-9), feasTol: 1e-9 * max(scale, 1)}
+	for c := range p.classes {
+		p.lp.addColumn(column{idx: []int{c}, val: []float64{-1}}) // surplus
+	}
 	for _, t := range p.home {
 		if p.blocks[t] == nil {
 			p.admit(t)
@@ -168,11 +169,11 @@ func (p *problem) start() {
 	}
 }
 
-// crash sets a primal feasible basis of the LP as it stands: each class's
-// pods on its home type; each admitted type's x in its fullest row in
-// the LP at that load, the other rows' slacks (≥ 0). It is block
-// triangular, so never singular. The caller refactors.
-func (p *problem) crash() {
+// crash returns a primal feasible basis of the LP as it stands: each
+// class's pods on its home type; each admitted type's x in its fullest
+// row in the LP at that load, the other rows' slacks (≥ 0). It is block
+// triangular, so never singular.
+func (p *problem) crash() []int {
 	basis := make([]int, p.lp.m)
 	for c := range p.classes {
 		bl := p.blocks[p.home[c]]
@@ -202,15 +203,7 @@ func (p *problem) crash() {
 			}
 		}
 	}
-	p.lp.basis = basis
-	p.lp.basicAt = growInts(p.lp.basicAt, len(p.lp.cols))
-	for j := range p.lp.basicAt {
-		p.lp.basicAt[j] = -1
-	}
-	for i, j := range basis {
-		p.lp.basicAt[j] = i
-	}
-	p.lp.pivots = 0
+	return basis
 }
 
 // admit adds kept type t to the LP: its columns and its linear rows, each
@@ -234,21 +227,8 @@ func (p *problem) admit(t int) {
 func (p *problem) addRow(bl *block, r int) {
 	cols := append([]int{bl.x}, bl.y...)
 	coef := append([]float64{-1}, bl.nt.rows[r]...)
-	if p.lp.binv == nil { // still building the first LP: no basis yet
-		row := p.lp.m
-		p.lp.m++
-		p.lp.b = append(p.lp.b, 0)
-		for k, j := range cols {
-			p.lp.cols[j].idx = append(p.lp.cols[j].idx, row)
-			p.lp.cols[j].val = append(p.lp.cols[j].val, coef[k])
-		}
-		slack := p.lp.addColumn(column{idx: []int{row}, val: []float64{1}})
-		bl.rows, bl.lpRow, bl.slack = append(bl.rows, r), append(bl.lpRow, row), append(bl.slack, slack)
-		bl.in[r] = true
-		return
-	}
 	slack := p.lp.addRow(cols, coef, 0)
-	bl.rows, bl.lpRow, bl.slack = append(bl.rows, r), append(bl.lpRow, p.lp.basicAt[slack]), append(bl.slack, slack)
+	bl.rows, bl.lpRow, bl.slack = append(bl.rows, r), append(bl.lpRow, p.lp.m-1), append(bl.slack, slack)
 	bl.in[r] = true
 }
 
@@ -334,8 +314,7 @@ func (p *problem) run(stop func() error, every int) (string, error) {
 		p.rounds++
 		if p.lp.binv == nil || p.lp.broken {
 			// A fresh basis: the first, or after the simplex lost its way.
-			p.crash()
-			if ok, err := p.lp.refactor(); err != nil {
+			if ok, err := p.lp.setBasis(p.crash()); err != nil {
 				return MethodLPPartial, err
 			} else if !ok {
 				return MethodLPPartial, nil // cannot be: crash bases are triangular

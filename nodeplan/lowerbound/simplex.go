@@ -77,9 +77,10 @@ func (s *simplex) addColumn(c column) int {
 }
 
 // addRow adds the row Σ coef[k]·x[cols[k]] + slack = rhs, with a new slack
-// column (cost 0) basic in it, and returns the slack's index. The slack's
-// value is rhs minus the row at the current solution, negative when the
-// row cuts it off. O(rows²).
+// column (cost 0) basic in it, and returns the slack's index; the row is
+// the last, s.m−1. The slack's value is rhs minus the row at the current
+// solution, negative when the row cuts it off. O(rows²). Before the first
+// basis (setBasis) it only appends the row and its slack column.
 func (s *simplex) addRow(cols []int, coef []float64, rhs float64) int {
 	m := s.m
 	r := m
@@ -88,6 +89,11 @@ func (s *simplex) addRow(cols []int, coef []float64, rhs float64) int {
 		s.cols[j].val = append(s.cols[j].val, coef[k])
 	}
 	slack := s.addColumn(column{idx: []int{r}, val: []float64{1}})
+	if s.binv == nil {
+		s.m++
+		s.b = append(s.b, rhs)
+		return slack
+	}
 	// B' = [[B, 0], [a, 1]] with a the row's entries on the basic columns,
 	// so B'⁻¹ = [[B⁻¹, 0], [-a·B⁻¹, 1]].
 	n := m + 1
@@ -125,6 +131,19 @@ func (s *simplex) addRow(cols []int, coef []float64, rhs float64) int {
 	s.xb = append(s.xb, value)
 	s.pi = append(s.pi, 0)
 	return slack
+}
+
+// setBasis makes basis (per row, its basic column) the basis and
+// refactors: see refactor.
+func (s *simplex) setBasis(basis []int) (bool, error) {
+	s.basis = basis
+	for j := range s.basicAt {
+		s.basicAt[j] = -1
+	}
+	for i, j := range basis {
+		s.basicAt[j] = i
+	}
+	return s.refactor()
 }
 
 // refactor recomputes B⁻¹, the basic solution and the duals from the
