@@ -56,7 +56,7 @@
 // The simplex keeps B⁻¹ explicitly, updates it at each pivot and
 // recomputes it from the basis every few hundred pivots (only the basic
 // columns that are not slacks need eliminating), on a drift it detects,
-// and before it calls a basis optimal. Its ratio tests are Harris's, which
+// and before the primal simplex calls a basis optimal. Its ratio tests are Harris's, which
 // take the largest pivot element among nearly tied steps, and the dual
 // simplex picks the leaving row by dual steepest edge (exact weights, the
 // norms of B⁻¹'s rows, kept as the pivots update them): on the AWS catalog

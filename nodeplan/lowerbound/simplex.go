@@ -27,10 +27,12 @@ var errStopped = errors.New("lower bound LP: time limit")
 // feasible; dual restores feasibility). It keeps B⁻¹ dense, updated by
 // row operations at each pivot (O(rows²)) and recomputed from the basis
 // (O(rows³), cheaper when many basic columns are slacks) every
-// refactorEvery pivots, on loss of accuracy and before declaring a basis
-// optimal. Ratio tests are Harris's two-pass tests: among the steps within
-// the tolerances of the shortest, the largest pivot element, so that the
-// basis stays well conditioned. Not safe for concurrent use.
+// refactorEvery pivots, on loss of accuracy, and before primal declares a
+// basis optimal (dual does not: the cuts and pricing after it read its
+// solution and duals as updated). Ratio tests are Harris's two-pass
+// tests: among the steps within the tolerances of the shortest, the
+// largest pivot element, so that the basis stays well conditioned. Not
+// safe for concurrent use.
 type simplex struct {
 	m       int
 	b       []float64
@@ -260,8 +262,9 @@ func (s *simplex) refactor() (bool, error) {
 	return true, nil
 }
 
-// refactorEvery is how many pivots pass between refactorisations: about
-// as many as rows, so that refactoring costs no more than the pivots.
+// refactorEvery is how many pivots pass between refactorisations: half
+// as many as rows, at least 64, so that refactoring (O(rows³) at worst)
+// costs about as much as the pivots between (O(rows²) each).
 func (s *simplex) refactorEvery() int { return max(64, s.m/2) }
 
 // row is row i of B⁻¹.
