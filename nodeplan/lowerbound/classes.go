@@ -1,6 +1,7 @@
 package lowerbound
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
@@ -151,15 +152,7 @@ func (g *grouping) merge(types []cluster.NodeType, maxClasses int) []class {
 		order[c] = c
 		weight[c] = g.pods[c].n * value(&g.pods[c])
 	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		switch {
-		case weight[a] > weight[b]:
-			return -1
-		case weight[a] < weight[b]:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(weight[b], weight[a]) })
 	var lp []class
 	var leaders []class   // per LP class, the pod class that leads it
 	var sums [][3]float64 // per LP class, its pods' CPU, memory and GPU share

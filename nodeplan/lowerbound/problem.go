@@ -1,6 +1,7 @@
 package lowerbound
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
@@ -433,20 +434,9 @@ func (p *problem) price(duals []float64) []int {
 			nt.mapWeights(nt.by, nt.match)
 		}
 	}
-	slices.SortStableFunc(gains, func(a, b gain) int {
-		switch {
-		case a.g > b.g:
-			return -1
-		case a.g < b.g:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(gains, func(a, b gain) int { return cmp.Compare(b.g, a.g) })
 	var out []int
-	for _, g := range gains {
-		if len(out) == typesPerRound {
-			break
-		}
+	for _, g := range gains[:min(len(gains), typesPerRound)] {
 		out = append(out, g.t)
 	}
 	return out
