@@ -193,12 +193,7 @@ func TestStopAgainstOracle(t *testing.T) {
 		pods, types := randomInstance(r, 7)
 		b, err := Compute(t.Context(), pods, types, Options{stopAfter: 1 + r.IntN(12)})
 		require.NoError(t, err)
-		var feasible []cluster.Pod
-		for p := range pods {
-			if !slices.Contains(b.Infeasible, p) {
-				feasible = append(feasible, pods[p])
-			}
-		}
+		feasible := feasiblePods(pods, b)
 		if len(feasible) == 0 {
 			continue
 		}

@@ -1,7 +1,6 @@
 package lowerbound
 
 import (
-	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -66,12 +65,7 @@ func FuzzCompute(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var feasible []cluster.Pod
-		for i := range pods {
-			if !slices.Contains(b.Infeasible, i) {
-				feasible = append(feasible, pods[i])
-			}
-		}
+		feasible := feasiblePods(pods, b)
 		if len(feasible) == 0 {
 			require.Zero(t, b.CostPerHour)
 			return

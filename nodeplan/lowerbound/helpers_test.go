@@ -3,6 +3,7 @@ package lowerbound
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -20,6 +21,18 @@ func openbDefault(t testing.TB) []cluster.Pod {
 	pods, err := openb.LoadPods(filepath.Join(realdata.Dir(t, "alibaba-gpu-2023"), "openb_pod_list_default.csv"))
 	require.NoError(t, err)
 	return pods
+}
+
+// feasiblePods are the pods the bound does not list as infeasible: the
+// ones a plan must place.
+func feasiblePods(pods []cluster.Pod, b Bound) []cluster.Pod {
+	var out []cluster.Pod
+	for i := range pods {
+		if !slices.Contains(b.Infeasible, i) {
+			out = append(out, pods[i])
+		}
+	}
+	return out
 }
 
 // describe summarises a bound for logs.

@@ -347,12 +347,7 @@ func TestLPAgainstGonum(t *testing.T) {
 		if b.Method == MethodNone {
 			continue
 		}
-		var feasible []cluster.Pod
-		for p := range pods {
-			if !slices.Contains(b.Infeasible, p) {
-				feasible = append(feasible, pods[p])
-			}
-		}
+		feasible := feasiblePods(pods, b)
 		require.Contains(t, []string{MethodLP, MethodLargestPod}, b.Method, "instance %d", i)
 		if b.Rounds > 1 {
 			multi++
