@@ -167,6 +167,10 @@ type memberMeans struct {
 	pods, classes []class
 	order         int
 	cache         map[meanKey][]float64 // per k−1 and LP class
+	// last and lastKey are the entry asked for last: a row asks for one
+	// entry per class, which would otherwise hash the key as often.
+	last    []float64
+	lastKey meanKey
 }
 
 type meanKey struct {
@@ -176,36 +180,44 @@ type meanKey struct {
 
 func (m *memberMeans) mean(k rowKind, capacity int64, c int) float64 {
 	key := meanKey{k.res, capacity}
-	v, ok := m.cache[key]
-	if !ok {
-		nc := len(m.classes)
-		v = make([]float64, m.order*nc)
-		for l := range m.classes {
-			lc := &m.classes[l]
-			if lc.members == nil {
-				continue
+	if m.last == nil || key != m.lastKey {
+		m.last, m.lastKey = m.entry(key), key
+	}
+	return m.last[(k.k-1)*len(m.classes)+c]
+}
+
+// entry is the cache entry for key, computed when missing.
+func (m *memberMeans) entry(key meanKey) []float64 {
+	if v, ok := m.cache[key]; ok {
+		return v
+	}
+	nc := len(m.classes)
+	v := make([]float64, m.order*nc)
+	for l := range m.classes {
+		lc := &m.classes[l]
+		if lc.members == nil {
+			continue
+		}
+		for _, f := range lc.members {
+			pc := &m.pods[f]
+			amount := pc.milli
+			switch key.res {
+			case resCPU:
+				amount = pc.cpu
+			case resMemory:
+				amount = pc.mem
 			}
-			for _, f := range lc.members {
-				pc := &m.pods[f]
-				amount := pc.milli
-				switch k.res {
-				case resCPU:
-					amount = pc.cpu
-				case resMemory:
-					amount = pc.mem
-				}
-				amount = min(amount, capacity)
-				for order := 1; order <= m.order; order++ {
-					v[(order-1)*nc+l] += pc.n * dff(int64(order), amount, capacity)
-				}
-			}
+			amount = min(amount, key.cap)
 			for order := 1; order <= m.order; order++ {
-				v[(order-1)*nc+l] /= lc.n
+				v[(order-1)*nc+l] += pc.n * dff(int64(order), amount, key.cap)
 			}
 		}
-		m.cache[key] = v
+		for order := 1; order <= m.order; order++ {
+			v[(order-1)*nc+l] /= lc.n
+		}
 	}
-	return v[(k.k-1)*len(m.classes)+c]
+	m.cache[key] = v
+	return v
 }
 
 // addRows adds the linear rows and the DFF rows that are not all zero and
