@@ -257,8 +257,8 @@ func BenchmarkDistinct(b *testing.B) {
 	}
 }
 
-// BenchmarkTimeLimit bounds 1,000 pods that all differ, unclustered
-// (about a second without a limit), under a 100 ms time limit: Compute
+// BenchmarkTimeLimit bounds 1,000 pods that all differ, unclustered,
+// under a 100 ms time limit: Compute
 // must return soon after it, with a valid bound (lp-partial or volume).
 func BenchmarkTimeLimit(b *testing.B) {
 	types := catalogTypes(b, true, false)

@@ -59,8 +59,9 @@
 // and before the primal simplex calls a basis optimal. Its ratio tests are Harris's, which
 // take the largest pivot element among nearly tied steps, and the dual
 // simplex picks the leaving row by dual steepest edge (exact weights, the
-// norms of B⁻¹'s rows, kept as the pivots update them): on the AWS catalog
-// this needs a few times fewer pivots than the most infeasible row. Should
+// norms of B⁻¹'s rows, kept as the pivots update them), which usually
+// takes fewer pivots than choosing the most infeasible row (not measured
+// here: nothing in the package compares the two rules). Should
 // the basis still turn singular, the LP restarts from a fresh basis built
 // as the first one was (never singular), a few times at most.
 //

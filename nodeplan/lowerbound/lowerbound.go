@@ -55,8 +55,9 @@ type Options struct {
 	// heaviest, ε growing by half from 1 % until they fit; the LP sees
 	// each cluster's mean), and the LP only tunes the certificate, which
 	// is then computed on the exact classes: the bound stays valid and
-	// loses only what the coarser tuning costs (about 1 % on 1,000 pods
-	// that all differ). 0 means DefaultMaxClasses.
+	// loses only what the coarser tuning costs (TestMergedClasses holds it
+	// to at least 95 % of the unclustered bound on 400 pods that all
+	// differ). 0 means DefaultMaxClasses.
 	MaxClasses int
 	// DFFOrder is the highest k of the dual feasible functions u_k (see
 	// the package doc) added as rows; 0 means DefaultDFFOrder and a
