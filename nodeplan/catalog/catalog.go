@@ -264,12 +264,9 @@ func Parse(r io.Reader) (*Catalog, error) { return parseCSV(r, "") }
 func parseCSV(r io.Reader, file string) (*Catalog, error) {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
-	header, err := cr.Read()
+	header, err := readCSVHeader(cr, "", file)
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &ParseError{File: file, Line: 1, Err: errors.New("empty file: want a header")}
-		}
-		return nil, csvError(err, file)
+		return nil, err
 	}
 	idx, region, err := readHeader(header, file)
 	if err != nil {
@@ -277,50 +274,24 @@ func parseCSV(r io.Reader, file string) (*Catalog, error) {
 	}
 	c := &Catalog{region: region, byName: map[string]int{}}
 	firstLine := map[string]int{}
-	var errs []error
-	extra := 0
-	report := func(e error) {
-		if len(errs) < maxErrors {
-			errs = append(errs, e)
-		} else {
-			extra++
-		}
-	}
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			var pe *csv.ParseError
-			report(csvError(err, file))
-			if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
-				continue // the reader goes on after a short or long row
-			}
-			break
-		}
-		line, _ := cr.FieldPos(0)
+	var problems errorList
+	eachCSVRow(cr, "", file, &problems, func(rec []string, line int) {
 		r := &row{rec: rec, idx: idx, line: line, file: file}
 		in := parseRow(r)
-		for _, e := range r.errs {
-			report(e)
-		}
 		if len(r.errs) > 0 {
-			continue
+			problems.add(r.errs...)
+			return
 		}
 		if prev, dup := firstLine[in.Name]; dup {
-			report(&ParseError{File: file, Line: line, Column: "name", Err: fmt.Errorf("duplicate instance type %q (first at line %d)", in.Name, prev)})
-			continue
+			problems.add(&ParseError{File: file, Line: line, Column: "name", Err: fmt.Errorf("duplicate instance type %q (first at line %d)", in.Name, prev)})
+			return
 		}
 		firstLine[in.Name] = line
 		c.byName[in.Name] = len(c.instances)
 		c.instances = append(c.instances, in)
-	}
-	if extra > 0 {
-		errs = append(errs, fmt.Errorf("and %d more problems", extra))
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	})
+	if err := problems.err(); err != nil {
+		return nil, err
 	}
 	if len(c.instances) == 0 {
 		return nil, &ParseError{File: file, Line: 2, Err: errors.New("no instance types")}
@@ -329,12 +300,49 @@ func parseCSV(r io.Reader, file string) (*Catalog, error) {
 	return c, nil
 }
 
-func csvError(err error, file string) error {
+// readCSVHeader reads the header of a catalog (kind "") or price
+// overrides CSV, without a UTF-8 byte order mark; an empty file is an
+// error.
+func readCSVHeader(cr *csv.Reader, kind, file string) ([]string, error) {
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, &ParseError{kind: kind, File: file, Line: 1, Err: errors.New("empty file: want a header")}
+	}
+	if err != nil {
+		return nil, csvError(err, kind, file)
+	}
+	header[0] = strings.TrimPrefix(header[0], "\ufeff")
+	return header, nil
+}
+
+// eachCSVRow passes each row after the header to row, with its line. A
+// short or long row is reported to problems and skipped; any other CSV
+// error is reported and ends the file.
+func eachCSVRow(cr *csv.Reader, kind, file string, problems *errorList, row func(rec []string, line int)) {
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			problems.add(csvError(err, kind, file))
+			var pe *csv.ParseError
+			if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
+				continue // the reader goes on after a short or long row
+			}
+			return
+		}
+		line, _ := cr.FieldPos(0)
+		row(rec, line)
+	}
+}
+
+func csvError(err error, kind, file string) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		return &ParseError{File: file, Line: pe.Line, Err: pe.Err}
+		return &ParseError{kind: kind, File: file, Line: pe.Line, Err: pe.Err}
 	}
-	return fmt.Errorf("read catalog: %w", err)
+	return fmt.Errorf("read %s: %w", cmp.Or(kind, "catalog"), err)
 }
 
 // readHeader maps each known column to its index (the price columns
@@ -346,11 +354,7 @@ func readHeader(header []string, file string) (map[string]int, string, error) {
 		errs = append(errs, &ParseError{File: file, Line: 1, Column: clip(col), Err: err})
 	}
 	regions := map[string]string{} // prefix → region
-	for i, h := range header {
-		name := h
-		if i == 0 {
-			name = strings.TrimPrefix(h, "\ufeff") // a UTF-8 byte order mark
-		}
+	for i, name := range header {
 		if prefix, rg, ok := priceColumn(name); ok {
 			if first, dup := regions[prefix]; dup {
 				fail(name, fmt.Errorf("second price column (first %s%s)", prefix, clip(first)))

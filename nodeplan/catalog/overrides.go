@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -223,19 +222,13 @@ func parseOverridesCSV(data []byte, file string) (Overrides, error) {
 		return &ParseError{kind: overridesKind, File: file, Line: line, Column: col, Err: err}
 	}
 	cr := csv.NewReader(bytes.NewReader(data))
-	header, err := cr.Read()
+	header, err := readCSVHeader(cr, overridesKind, file)
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return Overrides{}, fail(1, "", errors.New("empty file: want a header"))
-		}
-		return Overrides{}, overridesCSVError(err, file)
+		return Overrides{}, err
 	}
 	idx := map[string]int{}
 	var errs []error
 	for i, h := range header {
-		if i == 0 {
-			h = strings.TrimPrefix(h, "\ufeff")
-		}
 		_, dup := idx[h]
 		switch {
 		case !slices.Contains(overrideColumns, h):
@@ -266,35 +259,14 @@ func parseOverridesCSV(data []byte, file string) (Overrides, error) {
 	var o Overrides
 	var problems errorList
 	first := map[string]int{}
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			problems.add(overridesCSVError(err, file))
-			var pe *csv.ParseError
-			if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
-				continue
-			}
-			break
-		}
-		line, _ := cr.FieldPos(0)
+	eachCSVRow(cr, overridesKind, file, &problems, func(rec []string, line int) {
 		e := overrideEntry{name: field(rec, "name"), od: field(rec, "price_od"), spot: field(rec, "price_spot"), line: line}
 		addEntry(&o, e, first, func(col string, err error) { problems.add(fail(line, col, err)) })
-	}
+	})
 	if err := problems.err(); err != nil {
 		return Overrides{}, err
 	}
 	return o, nil
-}
-
-func overridesCSVError(err error, file string) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return &ParseError{kind: overridesKind, File: file, Line: pe.Line, Err: pe.Err}
-	}
-	return fmt.Errorf("read price overrides: %w", err)
 }
 
 func parseOverridesYAML(data []byte, file string) (Overrides, error) {
