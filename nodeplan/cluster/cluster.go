@@ -70,6 +70,20 @@ func (g GPURequest) TotalMilli() int {
 	return g.Milli
 }
 
+// PerGPU is the request as GPU count and milli of each GPU, the way the
+// Alibaba trace and the FGD paper's simulator write it (num_gpu,
+// gpu_milli): Count whole GPUs are (Count, 1000), a share is (1, Milli),
+// no GPU is (0, 0).
+func (g GPURequest) PerGPU() (gpus, milli int) {
+	switch {
+	case g.Count > 0:
+		return g.Count, MilliGPU
+	case g.Milli > 0:
+		return 1, g.Milli
+	}
+	return 0, 0
+}
+
 // Taint is a node taint; only NoSchedule and NoExecute keep pods off.
 type Taint struct {
 	Key, Value string

@@ -46,6 +46,21 @@ func TestAdmits(t *testing.T) {
 	}
 }
 
+func TestPerGPU(t *testing.T) {
+	for _, tt := range []struct {
+		g           GPURequest
+		gpus, milli int
+	}{
+		{GPURequest{}, 0, 0},
+		{GPURequest{Count: 4}, 4, MilliGPU},
+		{GPURequest{Milli: 250}, 1, 250},
+	} {
+		gpus, milli := tt.g.PerGPU()
+		require.Equal(t, [2]int{tt.gpus, tt.milli}, [2]int{gpus, milli}, "%+v", tt.g)
+		require.Equal(t, tt.g.TotalMilli(), gpus*milli, "%+v", tt.g)
+	}
+}
+
 func TestPlaceAndRemove(t *testing.T) {
 	typ := gpuType()
 	n := NewNode(typ)

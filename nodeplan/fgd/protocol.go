@@ -54,7 +54,7 @@ func Arrivals(trace []cluster.Pod, capacityMilli int, inflation float64, rng *ra
 	}
 	for {
 		i := sorted[rng.IntN(len(sorted))]
-		_, perGPU := gpuMilli(&trace[i])
+		_, perGPU := trace[i].GPU.PerGPU()
 		if float64(total+perGPU) > target {
 			return seq
 		}
@@ -66,17 +66,6 @@ func Arrivals(trace []cluster.Pod, capacityMilli int, inflation float64, rng *ra
 			return seq
 		}
 	}
-}
-
-// gpuMilli is the pod's num_gpu and gpu_milli as the trace writes them.
-func gpuMilli(p *cluster.Pod) (num, perGPU int) {
-	switch g := p.GPU; {
-	case g.Count > 0:
-		return g.Count, cluster.MilliGPU
-	case g.Milli > 0:
-		return 1, g.Milli
-	}
-	return 0, 0
 }
 
 // Priority returns the nodes in the run's fixed priority order, as

@@ -423,12 +423,7 @@ func LoadNodes(path string) ([]cluster.NodeType, error) {
 // gpu_milli (per GPU) and gpu_spec. It is the inverse of ReadPods'
 // mapping.
 func Spec(p *cluster.Pod) (numGPU, gpuMilli int, gpuSpec string) {
-	switch g := p.GPU; {
-	case g.Count > 0:
-		numGPU, gpuMilli = g.Count, cluster.MilliGPU
-	case g.Milli > 0:
-		numGPU, gpuMilli = 1, g.Milli
-	}
+	numGPU, gpuMilli = p.GPU.PerGPU()
 	return numGPU, gpuMilli, strings.Join(p.GPU.Models, "|")
 }
 

@@ -48,14 +48,8 @@ func TypicalPods(pods []cluster.Pod, popularityPct float64) []TypicalPod {
 	mems := map[key]float64{}
 	for i := range pods {
 		p := &pods[i]
-		k := key{cpu: p.CPU}
-		switch g := p.GPU; {
-		case g.Count > 0:
-			k.gpus, k.milli = g.Count, cluster.MilliGPU
-		case g.Milli > 0:
-			k.gpus, k.milli = 1, g.Milli
-		}
-		k.models = strings.Join(p.GPU.Models, "|")
+		k := key{cpu: p.CPU, models: strings.Join(p.GPU.Models, "|")}
+		k.gpus, k.milli = p.GPU.PerGPU()
 		counts[k]++
 		mems[k] += float64(p.Memory)
 	}
