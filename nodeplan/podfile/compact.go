@@ -88,22 +88,8 @@ func (cp *compactPod) template(name string) (*template, error) {
 		t.replicas, t.indexed = *cp.Replicas, true
 	}
 	p := &t.current
-	for _, k := range slices.Sorted(maps.Keys(cp.Requests)) {
-		v := cp.Requests[k]
-		var err error
-		switch k {
-		case "cpu":
-			p.CPU, err = cpuQuantity(v)
-		case "memory":
-			p.Memory, err = memoryQuantity(v)
-		case string(podspec.ResourceGPU):
-			p.GPU.Count, err = gpuQuantity(v)
-		default:
-			err = fmt.Errorf("unknown resource: want cpu, memory or %s", podspec.ResourceGPU)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("requests.%s: %w", k, err)
-		}
+	if err := readRequests(cp.Requests, p, "requests", true); err != nil {
+		return nil, err
 	}
 	if err := cp.GPU.apply(&p.GPU); err != nil {
 		return nil, err
@@ -121,24 +107,38 @@ func (cp *compactPod) template(name string) (*template, error) {
 	}
 	if cp.Recommended != nil {
 		rec := *p
-		for _, k := range slices.Sorted(maps.Keys(cp.Recommended)) {
-			v := cp.Recommended[k]
-			var err error
-			switch k {
-			case "cpu":
-				rec.CPU, err = cpuQuantity(v)
-			case "memory":
-				rec.Memory, err = memoryQuantity(v)
-			default:
-				err = fmt.Errorf("unknown resource: want cpu or memory")
-			}
-			if err != nil {
-				return nil, fmt.Errorf("recommended.%s: %w", k, err)
-			}
+		if err := readRequests(cp.Recommended, &rec, "recommended", false); err != nil {
+			return nil, err
 		}
 		t.recommend = &rec
 	}
 	return t, nil
+}
+
+// readRequests reads a mapping of resource names to quantities onto p:
+// cpu, memory and, with gpu, whole GPUs (nvidia.com/gpu). field names the
+// mapping in errors.
+func readRequests(m map[string]json.RawMessage, p *cluster.Pod, field string, gpu bool) error {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v := m[k]
+		var err error
+		switch {
+		case k == "cpu":
+			p.CPU, err = convert(v, cpuOf)
+		case k == "memory":
+			p.Memory, err = convert(v, memoryOf)
+		case gpu && k == string(podspec.ResourceGPU):
+			p.GPU.Count, err = convert(v, gpusOf)
+		case gpu:
+			err = fmt.Errorf("unknown resource: want cpu, memory or %s", podspec.ResourceGPU)
+		default:
+			err = errors.New("unknown resource: want cpu or memory")
+		}
+		if err != nil {
+			return fmt.Errorf("%s.%s: %w", field, k, err)
+		}
+	}
+	return nil
 }
 
 // apply checks the gpu: field and sets it on a request that may hold
@@ -211,28 +211,15 @@ func parseQuantity(s string) (resource.Quantity, error) {
 	return q, nil
 }
 
-func cpuQuantity(raw json.RawMessage) (recommender.MilliCPU, error) {
+// convert parses a raw quantity and converts it with conv (cpuOf,
+// memoryOf, gpusOf).
+func convert[T any](raw json.RawMessage, conv func(resource.Quantity) (T, error)) (T, error) {
 	q, err := rawQuantity(raw)
 	if err != nil {
-		return 0, err
+		var zero T
+		return zero, err
 	}
-	return cpuOf(q)
-}
-
-func memoryQuantity(raw json.RawMessage) (recommender.Bytes, error) {
-	q, err := rawQuantity(raw)
-	if err != nil {
-		return 0, err
-	}
-	return memoryOf(q)
-}
-
-func gpuQuantity(raw json.RawMessage) (int, error) {
-	q, err := rawQuantity(raw)
-	if err != nil {
-		return 0, err
-	}
-	return gpusOf(q)
+	return conv(q)
 }
 
 // The conversions below bound a quantity by its approximate value first:
@@ -278,10 +265,10 @@ func gpusOf(q resource.Quantity) (int, error) {
 // returns the map, or nil when empty.
 func checkSelector(sel map[string]string) (map[string]string, error) {
 	for _, k := range slices.Sorted(maps.Keys(sel)) {
-		if msgs := labelKeyErrors(k); len(msgs) > 0 {
+		if msgs := content.IsLabelKey(k); len(msgs) > 0 {
 			return nil, fmt.Errorf("nodeSelector key %s: %s", quote(k), msgs[0])
 		}
-		if msgs := labelValueErrors(sel[k]); len(msgs) > 0 {
+		if msgs := content.IsLabelValue(sel[k]); len(msgs) > 0 {
 			return nil, fmt.Errorf("nodeSelector[%s] value %s: %s", k, quote(sel[k]), msgs[0])
 		}
 	}
@@ -295,7 +282,7 @@ func checkSelector(sel map[string]string) (map[string]string, error) {
 // cluster.Toleration can evaluate it.
 func checkToleration(t cluster.Toleration) error {
 	if t.Key != "" {
-		if msgs := labelKeyErrors(t.Key); len(msgs) > 0 {
+		if msgs := content.IsLabelKey(t.Key); len(msgs) > 0 {
 			return fmt.Errorf("key %s: %s", quote(t.Key), msgs[0])
 		}
 	}
@@ -304,7 +291,7 @@ func checkToleration(t cluster.Toleration) error {
 		if t.Key == "" {
 			return fmt.Errorf("operator %s needs a key: only Exists may have none", quote(t.Operator))
 		}
-		if msgs := labelValueErrors(t.Value); len(msgs) > 0 {
+		if msgs := content.IsLabelValue(t.Value); len(msgs) > 0 {
 			return fmt.Errorf("value %s: %s", quote(t.Value), msgs[0])
 		}
 	case "Exists":
@@ -321,6 +308,3 @@ func checkToleration(t cluster.Toleration) error {
 	}
 	return nil
 }
-
-func labelKeyErrors(k string) []string   { return content.IsLabelKey(k) }
-func labelValueErrors(v string) []string { return content.IsLabelValue(v) }
