@@ -393,6 +393,16 @@ func FuzzParse(f *testing.F) {
 // whose message holds each of want, in order.
 func requireParseError(t *testing.T, err error, want []string) {
 	t.Helper()
+	requireErrorHolds(t, err, want)
+	var pe *catalog.ParseError
+	require.True(t, errors.As(err, &pe), "%T", err)
+	require.Positive(t, pe.Line)
+}
+
+// requireErrorHolds checks that err's message holds each of want, in
+// order.
+func requireErrorHolds(t *testing.T, err error, want []string) {
+	t.Helper()
 	require.Error(t, err)
 	msg := err.Error()
 	for _, w := range want {
@@ -400,7 +410,4 @@ func requireParseError(t *testing.T, err error, want []string) {
 		require.GreaterOrEqual(t, i, 0, "error %q lacks %q", err, w)
 		msg = msg[i+len(w):]
 	}
-	var pe *catalog.ParseError
-	require.True(t, errors.As(err, &pe), "%T", err)
-	require.Positive(t, pe.Line)
 }
