@@ -222,7 +222,8 @@ func (c *Catalog) NodeTypes(opts NodeTypeOptions) ([]cluster.NodeType, error) {
 		labels := instanceLabels(in)
 		var taints []cluster.Taint
 		if opts.GPUTaint && in.GPUs > 0 {
-			taints = []cluster.Taint{{Key: gpuResource(in.GPUName), Value: "true", Effect: "NoSchedule"}}
+			res, _ := GPUResource(gpuManufacturer(in.GPUName))
+			taints = []cluster.Taint{{Key: res, Value: "true", Effect: "NoSchedule"}}
 		}
 		for _, ct := range capacity {
 			price := in.PricePerHour
@@ -314,10 +315,16 @@ func gpuManufacturer(gpuName string) string {
 	return "nvidia"
 }
 
-// gpuResource is the extended resource, and taint key, of the GPU.
-func gpuResource(gpuName string) string {
-	if gpuManufacturer(gpuName) == "amd" {
-		return "amd.com/gpu"
+// GPUResource returns the extended resource, and taint key, of the GPUs
+// of a manufacturer as LabelInstanceGPUManufacturer names it: GPUTaintKey
+// (nvidia.com/gpu) for "nvidia", "amd.com/gpu" for "amd"; false for any
+// other.
+func GPUResource(manufacturer string) (string, bool) {
+	switch manufacturer {
+	case "nvidia":
+		return GPUTaintKey, true
+	case "amd":
+		return "amd.com/gpu", true
 	}
-	return GPUTaintKey
+	return "", false
 }

@@ -96,6 +96,30 @@ func TestLabelKeys(t *testing.T) {
 	require.Equal(t, "karpenter.sh/capacity-type", catalog.LabelCapacityType)
 }
 
+// TestGPUResource maps every manufacturer the catalog labels to its GPU
+// resource, and refuses others.
+func TestGPUResource(t *testing.T) {
+	t.Parallel()
+	for m, want := range map[string]string{"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"} {
+		got, ok := catalog.GPUResource(m)
+		require.True(t, ok, m)
+		require.Equal(t, want, got)
+	}
+	for _, m := range []string{"", "intel", "NVIDIA"} {
+		_, ok := catalog.GPUResource(m)
+		require.False(t, ok, m)
+	}
+	types, err := catalog.AWSUSEast1().NodeTypes(catalog.NodeTypeOptions{GPUTaint: true})
+	require.NoError(t, err)
+	for _, nt := range types {
+		if nt.GPUs > 0 {
+			res, ok := catalog.GPUResource(nt.Labels[catalog.LabelInstanceGPUManufacturer])
+			require.True(t, ok, nt.Name)
+			require.Equal(t, res, nt.Taints[0].Key, "the GPU taint of %s", nt.Name)
+		}
+	}
+}
+
 // TestCategoryGeneration reads instance category and generation as
 // Karpenter's AWS provider does, from names of a user catalog, and leaves
 // both labels off a name it cannot read.

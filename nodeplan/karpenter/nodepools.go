@@ -1,6 +1,7 @@
 package karpenter
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -49,9 +50,6 @@ const (
 	maxMemoryMiB = 1 << 30 // 1 PiB
 	maxGPUs      = 1 << 10
 )
-
-// The GPU resources and taint keys by GPU manufacturer.
-var gpuResources = map[string]string{"": "nvidia.com/gpu", "nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
 
 // nodeType is a Use read from its labels.
 type nodeType struct {
@@ -197,9 +195,9 @@ func readType(u Use) (nodeType, error) {
 		if n := number(catalog.LabelInstanceGPUCount, false, 1, maxGPUs); n != 0 && n != int64(t.gpus) {
 			bad("label %s=%d, but the node type has %d GPUs", catalog.LabelInstanceGPUCount, n, t.gpus)
 		}
-		m := nt.Labels[catalog.LabelInstanceGPUManufacturer]
+		m := cmp.Or(nt.Labels[catalog.LabelInstanceGPUManufacturer], "nvidia")
 		var ok bool
-		if t.gpuResource, ok = gpuResources[m]; !ok {
+		if t.gpuResource, ok = catalog.GPUResource(m); !ok {
 			bad("label %s=%q: want nvidia or amd", catalog.LabelInstanceGPUManufacturer, m)
 		}
 	}
