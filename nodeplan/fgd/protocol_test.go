@@ -1,6 +1,7 @@
 package fgd
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -140,7 +141,7 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 	t.Parallel()
 	types := []cluster.NodeType{{Name: "g", Allocatable: cluster.Resources{CPU: 8000, Pods: 10}, GPUs: 1, GPUModel: "T4"}}
 	pods := []cluster.Pod{{Name: "p", CPU: 1}}
-	ctx, cancel := contextWithCancel(t)
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := Run(ctx, types, []int{0}, pods, []int{0}, place.BestFit, place.Config{})
 	require.ErrorIs(t, err, ctx.Err())

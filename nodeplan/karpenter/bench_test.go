@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// BenchmarkNodePools renders a plan of 200 used types (100 general, 100
-// GPU types over 5 GPU names, on-demand and spot) and marshals it.
+// BenchmarkNodePools renders a plan of 200 uses (100 general, 100 GPU,
+// on-demand and spot: 60 general and 30 GPU types over 3 GPU names, the
+// repeated ones summed) and marshals it.
 func BenchmarkNodePools(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	sizes := []string{"large", "xlarge", "2xlarge", "4xlarge", "8xlarge"}
