@@ -44,7 +44,7 @@ func ec2(name, capacity, arch string, vcpu, memMiB, gpus int, gpuName string, gp
 	if gpus > 0 {
 		labels[catalog.LabelInstanceGPUName] = gpuName
 		labels[catalog.LabelInstanceGPUCount] = strconv.Itoa(gpus)
-		labels["karpenter.k8s.aws/instance-gpu-memory"] = strconv.Itoa(gpuMemMiB)
+		labels[catalog.LabelInstanceGPUMemory] = strconv.Itoa(gpuMemMiB)
 		labels[catalog.LabelInstanceGPUManufacturer] = "nvidia"
 		t.GPUModel = strings.ToUpper(gpuName)
 	}
