@@ -124,9 +124,9 @@ func readRequests(m map[string]json.RawMessage, p *cluster.Pod, field string, gp
 		var err error
 		switch {
 		case k == "cpu":
-			p.CPU, err = convert(v, cpuOf)
+			p.CPU, err = convert(v, CPUOf)
 		case k == "memory":
-			p.Memory, err = convert(v, memoryOf)
+			p.Memory, err = convert(v, MemoryOf)
 		case gpu && k == string(podspec.ResourceGPU):
 			p.GPU.Count, err = convert(v, gpusOf)
 		case gpu:
@@ -211,8 +211,8 @@ func parseQuantity(s string) (resource.Quantity, error) {
 	return q, nil
 }
 
-// convert parses a raw quantity and converts it with conv (cpuOf,
-// memoryOf, gpusOf).
+// convert parses a raw quantity and converts it with conv (CPUOf,
+// MemoryOf, gpusOf).
 func convert[T any](raw json.RawMessage, conv func(resource.Quantity) (T, error)) (T, error) {
 	q, err := rawQuantity(raw)
 	if err != nil {
@@ -225,8 +225,9 @@ func convert[T any](raw json.RawMessage, conv func(resource.Quantity) (T, error)
 // The conversions below bound a quantity by its approximate value first:
 // comparing it exactly with a bound takes time linear in its exponent.
 
-// cpuOf converts a CPU quantity to millicores, rounding up.
-func cpuOf(q resource.Quantity) (recommender.MilliCPU, error) {
+// CPUOf converts a CPU quantity to millicores, rounding up; a negative
+// one, or one beyond MaxPodCPU, is an error quoting it.
+func CPUOf(q resource.Quantity) (recommender.MilliCPU, error) {
 	if q.Sign() < 0 {
 		return 0, fmt.Errorf("%s is negative", quote(q.String()))
 	}
@@ -236,8 +237,9 @@ func cpuOf(q resource.Quantity) (recommender.MilliCPU, error) {
 	return recommender.MilliCPU(q.MilliValue()), nil
 }
 
-// memoryOf converts a memory quantity to bytes, rounding up.
-func memoryOf(q resource.Quantity) (recommender.Bytes, error) {
+// MemoryOf converts a memory quantity to bytes, rounding up; a negative
+// one, or one beyond MaxPodMemory, is an error quoting it.
+func MemoryOf(q resource.Quantity) (recommender.Bytes, error) {
 	if q.Sign() < 0 {
 		return 0, fmt.Errorf("%s is negative", quote(q.String()))
 	}

@@ -356,10 +356,10 @@ func (a vec) max(b vec) vec {
 func amount(r int, q resource.Quantity) (int64, error) {
 	switch r {
 	case resCPU:
-		v, err := cpuOf(q)
+		v, err := CPUOf(q)
 		return int64(v), err
 	case resMemory:
-		v, err := memoryOf(q)
+		v, err := MemoryOf(q)
 		return int64(v), err
 	default:
 		v, err := gpusOf(q)

@@ -102,15 +102,24 @@ func parseOverhead(s string) (cluster.Resources, error) {
 		if err != nil || q.Sign() < 0 {
 			return r, fmt.Errorf("%s=%q: want a non-negative quantity", k, v)
 		}
+		// Bounded as a pod's requests are: an overhead above a pod's
+		// largest would overflow, not plan.
 		switch k {
 		case "cpu":
-			r.CPU = recommender.MilliCPU(q.MilliValue())
+			r.CPU, err = podfile.CPUOf(q)
 		case "memory":
-			r.Memory = recommender.Bytes(q.Value())
+			r.Memory, err = podfile.MemoryOf(q)
 		case "pods":
-			r.Pods = int(q.Value())
+			if q.AsApproximateFloat64() > podfile.MaxPods {
+				err = fmt.Errorf("more than %d pods", podfile.MaxPods)
+			} else {
+				r.Pods = int(q.Value())
+			}
 		default:
 			return r, fmt.Errorf("unknown key %q: want cpu, memory or pods", k)
+		}
+		if err != nil {
+			return r, fmt.Errorf("%s=%q: %w", k, v, err)
 		}
 	}
 	return r, nil

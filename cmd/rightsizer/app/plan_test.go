@@ -43,6 +43,10 @@ func TestPlanFlagErrors(t *testing.T) {
 		{[]string{"plan", "--demo", "--nodes", "n.yaml", "--output", "csv", "--spot-discount", "1", "--max-pods", "-1", "--budget", "0s", "--daemonset-overhead", "cpu=1,gpu=2"},
 			[]string{"--nodes is for GPU plans", `--output "csv"`, "--spot-discount 1", "--max-pods -1", "--budget 0s", `unknown key "gpu"`}},
 		{[]string{"plan", "--demo", "--daemonset-overhead", "cpu=-1"}, []string{"non-negative"}},
+		// Bounded as a pod's requests are, not overflowed.
+		{[]string{"plan", "--demo", "--daemonset-overhead", "cpu=1E"}, []string{`cpu="1E"`, "more than 1000000 cores"}},
+		{[]string{"plan", "--demo", "--daemonset-overhead", "memory=2Pi"}, []string{`memory="2Pi"`, "more than 1Pi"}},
+		{[]string{"plan", "--demo", "--daemonset-overhead", "pods=1e7"}, []string{`pods="1e7"`, "more than 1000000 pods"}},
 		{[]string{"plan", "--demo", "--daemonset-overhead", "memory=1e-999999999"}, []string{`memory="1e-999999999": want a non-negative quantity`}},
 		{[]string{"plan", "--pods", "/no/such/pods.yaml"}, []string{"no such file"}},
 		{[]string{"plan", "--pods", writeConfig(t, "pods:\n  - {name: web, requests: {cpu: 1}, colour: red}\n")}, []string{"colour"}},
