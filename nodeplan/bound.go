@@ -5,30 +5,15 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rightsizer/rightsizer/nodeplan/cluster"
 	"github.com/rightsizer/rightsizer/nodeplan/lowerbound"
 )
 
-// bound sets the plan's lower bound (package nodeplan/lowerbound, over
-// the pods the plan can place and every type, its LP stopped after limit)
-// and the gap to it.
+// bound sets the plan's lower bound (package nodeplan/lowerbound over
+// every type and the pods, its LP stopped after limit) and the gap to it.
+// Compute leaves out the pods no type admits (Bound.Infeasible), which
+// are the plan's unplaceable classes: both are cluster.NodeType.Admits.
 func (r *Result) bound(ctx context.Context, s *solver, limit time.Duration) error {
-	pods := s.pods
-	if len(s.unplaceable) > 0 {
-		skip := make([]bool, len(s.pods))
-		for _, j := range s.unplaceable {
-			for _, p := range s.cls[j].pods {
-				skip[p] = true
-			}
-		}
-		pods = make([]cluster.Pod, 0, len(s.pods))
-		for i := range s.pods {
-			if !skip[i] {
-				pods = append(pods, s.pods[i])
-			}
-		}
-	}
-	b, err := lowerbound.Compute(ctx, pods, s.types, lowerbound.Options{TimeLimit: limit})
+	b, err := lowerbound.Compute(ctx, s.pods, s.types, lowerbound.Options{TimeLimit: limit})
 	if err != nil {
 		return fmt.Errorf("plan: lower bound: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rightsizer/rightsizer/nodeplan"
 	"github.com/rightsizer/rightsizer/nodeplan/cluster"
+	"github.com/rightsizer/rightsizer/nodeplan/lowerbound"
 	"github.com/rightsizer/rightsizer/recommender"
 )
 
@@ -216,6 +217,12 @@ func TestPlanUnplaced(t *testing.T) {
 		require.True(t, strings.HasPrefix(u.Reason, "no node type admits it: "), u.Reason)
 	}
 	require.Len(t, res.Nodes, 1)
+	// The bound leaves the unplaced pods out: it is the bound of the one
+	// that fits.
+	b, err := lowerbound.Compute(t.Context(), pods[:1], types, lowerbound.Options{})
+	require.NoError(t, err)
+	require.Equal(t, b.CostPerHour, res.LowerBoundPerHour)
+	require.Positive(t, res.LowerBoundPerHour)
 }
 
 // TestPlanInvalid names the bad input.
