@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/rightsizer/rightsizer/nodeplan/cluster"
 )
 
 // touch is a node that took pods in the move under way, with its pod
@@ -183,7 +185,7 @@ func (m *mover) insert() {
 				ti := &s.ty[n.t]
 				score := float64(n.cpu-c.cpu)*ti.invCPU + float64(n.mem-c.mem)*ti.invMem
 				if ti.gpus > 0 {
-					score += float64(freeMilli(n)-c.count*1000-c.milli) * ti.invGPU
+					score += float64(freeMilli(n)-c.count*cluster.MilliGPU-c.milli) * ti.invGPU
 				}
 				if bi < 0 || score < bs {
 					bi, bs = i, score
@@ -194,7 +196,7 @@ func (m *mover) insert() {
 				break
 			}
 			n := m.targets[bi]
-			gpus, ok := takeGPUs(n, c)
+			gpus, ok := gpusFor(n.gpu, c)
 			if !ok {
 				continue // fits said yes; cannot happen
 			}
@@ -204,8 +206,6 @@ func (m *mover) insert() {
 			st := s.stacks[j]
 			p := st[len(st)-1]
 			s.stacks[j] = st[:len(st)-1]
-			// takeGPUs already took the GPUs' milli; add takes them again.
-			giveGPUs(n, c, gpus)
 			s.add(n, p, j, gpus)
 			m.rem[j]--
 		}
@@ -259,53 +259,8 @@ func fits(n *node, c *class) bool {
 	if n.cpu < c.cpu || n.mem < c.mem || n.slots < 1 {
 		return false
 	}
-	switch {
-	case c.count > 0:
-		free := int32(0)
-		for _, f := range n.gpu {
-			if f == 1000 {
-				free++
-			}
-		}
-		return free >= c.count
-	case c.milli > 0:
-		for _, f := range n.gpu {
-			if f >= c.milli {
-				return true
-			}
-		}
-		return false
-	}
-	return true
-}
-
-// takeGPUs takes a pod of class c's GPUs from n.gpu and returns them.
-func takeGPUs(n *node, c *class) (uint64, bool) {
-	switch {
-	case c.count > 0:
-		return wholeGPUs(n.gpu, c.count)
-	case c.milli > 0:
-		g := bestFitGPU(n.gpu, c.milli)
-		if g < 0 {
-			return 0, false
-		}
-		n.gpu[g] -= c.milli
-		return 1 << g, true
-	}
-	return 0, true
-}
-
-// giveGPUs returns what takeGPUs took.
-func giveGPUs(n *node, c *class, gpus uint64) {
-	per := c.milli
-	if c.count > 0 {
-		per = 1000
-	}
-	for i := range n.gpu {
-		if gpus&(1<<i) != 0 {
-			n.gpu[i] += per
-		}
-	}
+	_, ok := gpusFor(n.gpu, c)
+	return ok
 }
 
 func freeMilli(n *node) int32 {

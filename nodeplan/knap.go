@@ -491,10 +491,7 @@ func (f *filler) unplace(r run, v float64) {
 	f.mem += int64(r.n) * c.mem
 	f.slots += r.n
 	f.value -= float64(r.n) * v
-	per := c.milli
-	if c.count > 0 {
-		per = cluster.MilliGPU
-	}
+	per := c.perGPU()
 	for m := r.gpus; m != 0; m &= m - 1 {
 		g := bits.TrailingZeros64(m)
 		f.gpu[g] += per

@@ -383,6 +383,15 @@ func (s *solver) candidates() {
 	})
 }
 
+// perGPU is the milli a pod of class c takes on each of its GPUs: all of
+// it for whole GPUs, its share otherwise, 0 without GPUs.
+func (c *class) perGPU() int32 {
+	if c.count > 0 {
+		return cluster.MilliGPU
+	}
+	return c.milli
+}
+
 // share is the largest fraction of type t's capacity one pod of class c
 // takes in any resource.
 func (s *solver) share(c *class, t int32) float64 {
@@ -441,10 +450,7 @@ func (s *solver) add(n *node, p, j int32, gpus uint64) {
 	n.cpu -= c.cpu
 	n.mem -= c.mem
 	n.slots--
-	per := c.milli
-	if c.count > 0 {
-		per = cluster.MilliGPU
-	}
+	per := c.perGPU()
 	for m := gpus; m != 0; m &= m - 1 {
 		n.gpu[bits.TrailingZeros64(m)] -= per
 	}
@@ -460,10 +466,7 @@ func (s *solver) dropLast(n *node) member {
 	n.cpu += c.cpu
 	n.mem += c.mem
 	n.slots++
-	per := c.milli
-	if c.count > 0 {
-		per = cluster.MilliGPU
-	}
+	per := c.perGPU()
 	for g := m.gpus; g != 0; g &= g - 1 {
 		n.gpu[bits.TrailingZeros64(g)] += per
 	}
@@ -496,10 +499,9 @@ func bestFitGPU(gpu []int32, milli int32) int {
 	return best
 }
 
-// wholeGPUs takes the first count fully free GPUs of gpu, as
-// cluster.Node.BestFitGPUs does, and returns them; false (changing
-// nothing) when too few are free.
-func wholeGPUs(gpu []int32, count int32) (uint64, bool) {
+// firstFree returns the first count fully free GPUs of gpu, as
+// cluster.Node.BestFitGPUs picks them; false when too few are free.
+func firstFree(gpu []int32, count int32) (uint64, bool) {
 	var mask uint64
 	for i, f := range gpu {
 		if count == 0 {
@@ -510,13 +512,38 @@ func wholeGPUs(gpu []int32, count int32) (uint64, bool) {
 			count--
 		}
 	}
-	if count > 0 {
+	return mask, count == 0
+}
+
+// wholeGPUs takes the first count fully free GPUs of gpu (firstFree) and
+// returns them; false, changing nothing, when too few are free.
+func wholeGPUs(gpu []int32, count int32) (uint64, bool) {
+	mask, ok := firstFree(gpu, count)
+	if !ok {
 		return 0, false
 	}
 	for m := mask; m != 0; m &= m - 1 {
 		gpu[bits.TrailingZeros64(m)] = 0
 	}
 	return mask, true
+}
+
+// gpusFor returns the GPUs a pod of class c would take from gpu (the free
+// milli of each): the first c.count fully free ones, or the best fit for
+// a share, none without GPUs; false when they do not fit. It changes
+// nothing.
+func gpusFor(gpu []int32, c *class) (uint64, bool) {
+	switch {
+	case c.count > 0:
+		return firstFree(gpu, c.count)
+	case c.milli > 0:
+		g := bestFitGPU(gpu, c.milli)
+		if g < 0 {
+			return 0, false
+		}
+		return 1 << g, true
+	}
+	return 0, true
 }
 
 // classesOf sets s.clsSet to the classes of n's pods.
@@ -580,21 +607,14 @@ func (s *solver) placeAll(u int32, pods []member) *node {
 	masks := make([]uint64, len(pods))
 	for i, m := range pods {
 		c := &s.cls[m.cls]
-		switch {
-		case c.count > 0:
-			mask, ok := wholeGPUs(gpu, c.count)
-			if !ok {
-				return nil
-			}
-			masks[i] = mask
-		case c.milli > 0:
-			g := bestFitGPU(gpu, c.milli)
-			if g < 0 {
-				return nil
-			}
-			gpu[g] -= c.milli
-			masks[i] = 1 << g
+		mask, ok := gpusFor(gpu, c)
+		if !ok {
+			return nil
 		}
+		for g := mask; g != 0; g &= g - 1 {
+			gpu[bits.TrailingZeros64(g)] -= c.perGPU()
+		}
+		masks[i] = mask
 	}
 	n := s.newNode(u)
 	n.pods = make([]member, 0, len(pods))
