@@ -28,19 +28,17 @@ type mover struct {
 	touched []touch
 	targets []*node
 	fresh   []*node
-	set     bitset
 }
 
 // improve runs up to maxMoves ruin-and-recreate moves on nodes (stopping
 // early at the deadline, when non-zero) and returns the plan, never
 // dearer than the one it got. It returns ctx's error when ctx ends.
-func (s *solver) improve(ctx context.Context, nodes []*node, seed uint64, maxMoves int, deadline time.Time) ([]*node, Stats, error) {
+func (s *solver) improve(ctx context.Context, nodes []*node, maxMoves int, deadline time.Time) ([]*node, Stats, error) {
 	m := &mover{
 		s:     s,
-		rng:   rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		rng:   rand.New(rand.NewPCG(s.seed, s.seed^0x9e3779b97f4a7c15)),
 		nodes: nodes,
 		rem:   make([]int32, len(s.cls)),
-		set:   newBitset(len(s.cls)),
 	}
 	var st Stats
 	for st.Moves < maxMoves && len(m.nodes) > 0 {

@@ -74,7 +74,7 @@ func TestImproveMoves(t *testing.T) {
 				pods[i] = cluster.Pod{Name: "p", CPU: c}
 			}
 			s := newSolver(pods, types, 1)
-			nodes, st, err := s.improve(t.Context(), tt.start(t, s), 1, 50, time.Time{})
+			nodes, st, err := s.improve(t.Context(), tt.start(t, s), 50, time.Time{})
 			require.NoError(t, err)
 			cost := 0.0
 			for _, n := range nodes {

@@ -314,7 +314,7 @@ func Plan(ctx context.Context, in Input) (*Result, error) {
 	if moves == 0 {
 		moves = DefaultMaxMoves(len(nodes))
 	}
-	nodes, st, err := s.improve(ctx, nodes, in.Seed, moves, deadline)
+	nodes, st, err := s.improve(ctx, nodes, moves, deadline)
 	if err != nil {
 		return nil, err
 	}
