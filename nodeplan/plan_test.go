@@ -87,6 +87,8 @@ func TestPlanKnownOptimum(t *testing.T) {
 	tainted.Taints = []cluster.Taint{{Key: "gpu", Value: "true", Effect: "NoSchedule"}}
 	pool := cpuType("pool-b", 8, 32, 0.3)
 	pool.Labels = map[string]string{"pool": "b"}
+	// One GPU, or two for a bit less than twice the price.
+	shareTypes := []cluster.NodeType{gpuNodeType("g1", 1, "T4", 1), gpuNodeType("g2", 2, "T4", 1.8)}
 	tests := []struct {
 		name  string
 		pods  []cluster.Pod
@@ -110,7 +112,7 @@ func TestPlanKnownOptimum(t *testing.T) {
 			{Name: "s600", CPU: 1000, GPU: cluster.GPURequest{Milli: 600}},
 			{Name: "s400", CPU: 1000, GPU: cluster.GPURequest{Milli: 400}},
 		},
-		types: []cluster.NodeType{gpuNodeType("g1", 1, "T4", 1), gpuNodeType("g2", 2, "T4", 1.8)},
+		types: shareTypes,
 		cost:  1, nodes: map[string]int{"g1": 1},
 		check: func(t *testing.T, res *nodeplan.Result) {
 			require.Equal(t, []int{0}, res.Nodes[0].Pods[0].GPUs)
@@ -122,7 +124,7 @@ func TestPlanKnownOptimum(t *testing.T) {
 			{Name: "s600", CPU: 1000, GPU: cluster.GPURequest{Milli: 600}},
 			{Name: "s601", CPU: 1000, GPU: cluster.GPURequest{Milli: 601}},
 		},
-		types: []cluster.NodeType{gpuNodeType("g1", 1, "T4", 1), gpuNodeType("g2", 2, "T4", 1.8)},
+		types: shareTypes,
 		cost:  1.8, nodes: map[string]int{"g2": 1},
 		check: func(t *testing.T, res *nodeplan.Result) {
 			require.NotEqual(t, res.Nodes[0].Pods[0].GPUs, res.Nodes[0].Pods[1].GPUs)
