@@ -42,10 +42,14 @@ type Input struct {
 	Seed uint64
 	// Budget caps the wall-clock time of the search, a safety cutoff:
 	// the column generation stops at it and the improvement does not
-	// start or stops (the first construction, the rounding and the lower
-	// bound always complete). Zero means DefaultBudget. When it cuts the
-	// search short, Result.Stats.BudgetHit says so and the plan depends on
-	// the machine's speed; otherwise the search's effort is fixed.
+	// start or stops (the first construction and the rounding always
+	// complete). Zero means DefaultBudget. When it cuts the search short,
+	// Result.Stats.BudgetHit says so and the plan depends on the machine's
+	// speed; otherwise the search's effort is fixed. The lower bound's LP
+	// then gets Budget again (lowerbound.Options.TimeLimit); stopped by it,
+	// the bound is a weaker valid one (Result.LowerBoundMethod
+	// "lp-partial", "volume" or "largest-pod"). So a Plan call may take
+	// twice Budget, plus the construction.
 	Budget time.Duration
 	// MaxMoves caps the improvement moves, deterministically; zero means
 	// DefaultMaxMoves of the constructed plan, negative none at all.

@@ -58,7 +58,7 @@ func (o *nodePlanOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.Arch, "arch", []string{"amd64"}, "CPU architectures the pods' images run on: amd64, arm64")
 	fs.StringSliceVar(&o.Families, "families", nil, "instance families to plan with, e.g. m7i,c7i,r7i,g6 (default all)")
 	fs.StringSliceVar(&o.Categories, "categories", nil, "instance categories to plan with, e.g. c,m,r,g,p (default all)")
-	fs.DurationVar(&o.Budget, "budget", nodeplan.DefaultBudget, "wall-clock time the packer may spend improving a plan")
+	fs.DurationVar(&o.Budget, "budget", nodeplan.DefaultBudget, "wall-clock time each plan's search (column generation and improvement) may take; its lower bound's LP may take as long again")
 	fs.StringVar(&o.NodeClass, "node-class", "default", "with --output yaml: the EC2NodeClass the NodePools reference")
 }
 
@@ -172,11 +172,11 @@ func runNodePlan(ctx context.Context, w io.Writer, o *planOptions, log *slog.Log
 	case "json":
 		return writeNodePlanJSON(w, pods, current, recommended)
 	case "yaml":
-		final, finalTypes := current, types
+		final := current
 		if recommended != nil {
 			final = recommended
 		}
-		return writeNodePools(w, final, finalTypes, o.node.NodeClass)
+		return writeNodePools(w, final, types, o.node.NodeClass)
 	}
 	return writeNodePlanTable(w, pods, cat, len(types), current, recommended)
 }
