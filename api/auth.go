@@ -485,7 +485,10 @@ var yamlTypeNames = map[string]string{
 }
 
 // sanitizeYAMLError removes scalar values from a yaml error and names types the way the file does.
+// What it keeps of the file (a tag such as !%C0%80, which yaml percent-decodes into raw bytes) is
+// made valid UTF-8.
 func sanitizeYAMLError(msg string) string {
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
 	msg = yamlValueInError.ReplaceAllString(msg, "$1$2")
 	for _, sep := range [...]struct{ from, to string }{{" into ", " into "}, {" in type ", " in "}} {
 		i := strings.LastIndex(msg, sep.from)
