@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -351,11 +352,15 @@ func readHeader(header []string, file string) (map[string]int, string, error) {
 	idx := make(map[string]int, len(columns)+2)
 	var errs []error
 	fail := func(col string, err error) {
-		errs = append(errs, &ParseError{File: file, Line: 1, Column: clip(col), Err: err})
+		errs = append(errs, &ParseError{File: file, Line: 1, Column: clipKey(col), Err: err})
 	}
 	regions := map[string]string{} // prefix → region
 	for i, name := range header {
 		if prefix, rg, ok := priceColumn(name); ok {
+			if err := checkRegion(rg); err != nil {
+				fail(name, err)
+				continue
+			}
 			if first, dup := regions[prefix]; dup {
 				fail(name, fmt.Errorf("second price column (first %s%s)", prefix, clip(first)))
 				continue
@@ -395,6 +400,16 @@ func priceColumn(name string) (prefix, region string, ok bool) {
 		}
 	}
 	return "", "", false
+}
+
+// checkRegion refuses a region code that is not a label value, such as
+// one with control bytes, spaces or capitals: plans write it out and
+// a re-read of the plan's catalog must read the same code.
+func checkRegion(rg string) error {
+	if !validName(rg) {
+		return fmt.Errorf("region %q: want a-z, 0-9 and '-', 1 to %d long", clip(rg), maxNameLen)
+	}
+	return nil
 }
 
 // row reads a record's fields by column name and collects problems. A
@@ -573,6 +588,17 @@ func clip(s string) string {
 		i--
 	}
 	return s[:i] + "…"
+}
+
+// clipKey is clip for a column name or key that goes into an error
+// bare: one with a byte that is not printable (a control byte, bad
+// UTF-8) is quoted so that the message stays one readable line.
+func clipKey(s string) string {
+	s = clip(s)
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // decimal reports whether s is plain decimal digits, with one '.' when

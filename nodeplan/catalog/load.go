@@ -204,7 +204,7 @@ func mapping(n *yaml.Node, at func(line int, path string, err error) *ParseError
 
 // join appends a key to a YAML path.
 func join(path, key string) string {
-	key = clip(key)
+	key = clipKey(key)
 	if path == "" || key == "" {
 		return path + key
 	}
@@ -300,6 +300,10 @@ func parseYAMLCatalog(data []byte, file string) (*Catalog, error) {
 		for _, p := range pairs {
 			col, rg := p.key, ""
 			if prefix, region, ok := priceColumn(p.key); ok {
+				if err := checkRegion(region); err != nil {
+					errs = append(errs, at(p.line, join(r.path, p.key), err))
+					continue
+				}
 				col, rg = prefix, region
 			} else if !slices.Contains(columns, col) {
 				if len(errs) < maxErrors {

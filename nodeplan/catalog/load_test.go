@@ -193,6 +193,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`instances[0].price_spot_use1 (instance "m5.large"): want a price`}},
 		{"two on-demand prices", one(", price_od_usw2: 0.1"),
 			[]string{`instances[0].price_od_usw2 (instance "m5.large"): second price_od_<region> key (first at line 2)`}},
+		{"control byte in region", one(`, "price_spot_\x7f": 0.03`),
+			[]string{`instances[0]."price_spot_\x7f" (instance "m5.large"): region "\x7f": want a-z, 0-9 and '-', 1 to 63 long`}},
 		{"spot region differs", one(", price_spot_usw2: 0.03"),
 			[]string{`instances[0].price_spot_usw2 (instance "m5.large"): region "usw2" differs from "use1" (line 2): a catalog has one region`}},
 		{"rows' regions differ", one("") + "- " + strings.Replace(strings.Replace(m5, "use1", "usw2", 1), "m5.large", "m5.xlarge", 1) + "}\n",
