@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rightsizer/rightsizer/recommender"
 	"github.com/rightsizer/rightsizer/recommender/backtest"
 )
 
@@ -35,6 +36,7 @@ func TestEvalOnFixtures(t *testing.T) {
 		Datasets map[string]map[string]map[string]*float64 `json:"datasets"`
 		Targets  []Target                                  `json:"targets"`
 		Oracle   map[string]float64                        `json:"oracle_mem_gib_hours"`
+		FleetCap map[string]FleetCap                       `json:"fleet_cap"`
 	}
 	require.NoError(t, json.Unmarshal(b, &doc))
 	keys := []string{"cpu_core_hours", "cpu_over_frac", "cpu_unmet_core_hours", "mem_gib_hours", "oom_events", "changes_per_day"}
@@ -56,6 +58,12 @@ func TestEvalOnFixtures(t *testing.T) {
 	require.NotNil(t, doc.Datasets["genai"]["balanced"]["gpu_busy_hours"])
 	require.Len(t, doc.Targets, 9)
 	require.Positive(t, doc.Oracle["genai"])
+	for _, ds := range []string{"bitbrains", "genai"} {
+		fc := doc.FleetCap[ds]
+		require.Positive(t, fc.GiBHours, ds)
+		require.Positive(t, fc.SizeGiB, ds)
+		require.LessOrEqual(t, fc.Kills, fc.Allowed, ds)
+	}
 
 	md, err := os.ReadFile(filepath.Join(dir, "eval.md"))
 	require.NoError(t, err)
@@ -110,5 +118,60 @@ func TestCheckTargets(t *testing.T) {
 		if strings.Contains(tg.Name, "OOM") {
 			require.False(t, tg.Pass, "more kills than krr")
 		}
+	}
+}
+
+// TestCheapestFleetCap works three containers by hand: a at 1 GiB and b
+// at 2 GiB throughout, c at 1 GiB but 4 GiB at hour 60; four days at one
+// sample an hour, all provisioned at 8 GiB, the first day warm-up, so 72
+// samples each are scored, each standing for an hour.
+func TestCheapestFleetCap(t *testing.T) {
+	t.Parallel()
+	gib := recommender.GiB
+	usage := map[string]func(h int) recommender.Bytes{
+		"a": func(int) recommender.Bytes { return gib },
+		"b": func(int) recommender.Bytes { return 2 * gib },
+		"c": func(h int) recommender.Bytes {
+			if h == 60 {
+				return 4 * gib
+			}
+			return gib
+		},
+	}
+	d := &backtest.Dataset{Name: "test", Step: time.Hour, Interval: 24 * time.Hour, Warmup: 24 * time.Hour, HasMemory: true}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, name := range []string{"a", "b", "c"} {
+		k := recommender.WorkloadKey{Namespace: "ns", Kind: "Deployment", Name: name}
+		d.Workloads = append(d.Workloads, recommender.Workload{Key: k, Replicas: 1, Containers: []recommender.ContainerSpec{
+			{Name: "app", Requests: recommender.Amounts{Memory: 8 * gib}, Limits: recommender.Amounts{Memory: 8 * gib}},
+		}})
+	}
+	for h := range 96 {
+		for _, name := range []string{"a", "b", "c"} {
+			k := recommender.ContainerKey{WorkloadKey: recommender.WorkloadKey{Namespace: "ns", Kind: "Deployment", Name: name}, Container: "app"}
+			d.Samples = append(d.Samples, recommender.Sample{Key: k, Time: t0.Add(time.Duration(h) * time.Hour), Usage: recommender.Usage{
+				Memory: usage[name](h), Has: recommender.ResourceSet(0).With(recommender.ResourceMemory),
+			}})
+		}
+	}
+	for _, tc := range []struct {
+		allowed int
+		want    FleetCap
+		why     string
+	}{
+		{0, FleetCap{GiBHours: 3 * 72 * 4, SizeGiB: 4}, "all three at 4 GiB"},
+		// c: 36 samples (hours 24 to 59) at 2 GiB, then 36 at 4: the kill
+		// resizes at once, and the killed sample is scored at the new size.
+		{1, FleetCap{GiBHours: 72*2 + 72*2 + 36*2 + 36*4, SizeGiB: 2, Kills: 1}, "c killed once"},
+		// b is killed at its first scored sample, so all 72 are at 2 GiB.
+		{2, FleetCap{GiBHours: 72 + 72*2 + 36 + 36*4, SizeGiB: 1, Kills: 2}, "b and c killed once each"},
+		{5, FleetCap{GiBHours: 72 + 72*2 + 36 + 36*4, SizeGiB: 1, Kills: 2}, "no size below the smallest peak"},
+	} {
+		got, err := cheapestFleetCap(t.Context(), d, newOracle(d).peak, tc.allowed, backtest.Options{})
+		require.NoError(t, err)
+		tc.want.Allowed = tc.allowed
+		require.InDelta(t, tc.want.GiBHours, got.GiBHours, 1e-9, tc.why)
+		got.GiBHours = tc.want.GiBHours
+		require.Equal(t, tc.want, got, tc.why)
 	}
 }
