@@ -21,6 +21,9 @@ var constraints = []constraint{
 	{"GPU count", func(t *cluster.NodeType, p *cluster.Pod) bool {
 		return !p.GPU.Any() || t.GPUs >= max(p.GPU.Count, 1)
 	}},
+	{"GPU vendor", func(t *cluster.NodeType, p *cluster.Pod) bool {
+		return !p.GPU.Any() || (t.GPUs > 0 && t.ServesGPURequests())
+	}},
 	{"GPU model", func(t *cluster.NodeType, p *cluster.Pod) bool {
 		return !p.GPU.Any() || len(p.GPU.Models) == 0 || (t.GPUs > 0 && slices.Contains(p.GPU.Models, t.GPUModel))
 	}},
@@ -96,6 +99,17 @@ func neverMet(name string, p *cluster.Pod, types []cluster.NodeType) string {
 			most = max(most, types[i].GPUs)
 		}
 		return fmt.Sprintf("GPU count: needs %d, the most on any type is %d", max(p.GPU.Count, 1), most)
+	case "GPU vendor":
+		var others []string
+		for i := range types {
+			if types[i].GPUs > 0 && !slices.Contains(others, types[i].GPUResource) {
+				others = append(others, types[i].GPUResource)
+			}
+		}
+		if len(others) == 0 {
+			return "GPU vendor: wants " + cluster.NVIDIAGPU + ", no type has GPUs"
+		}
+		return fmt.Sprintf("GPU vendor: wants %s, the types' GPUs are %v", cluster.NVIDIAGPU, others)
 	case "GPU model":
 		return fmt.Sprintf("GPU model: wants one of %v, no type has one", p.GPU.Models)
 	case "node selector":

@@ -25,9 +25,10 @@ func TestConstraintsAreAdmits(t *testing.T) {
 				Memory: recommender.Bytes(rng.IntN(5)) * recommender.GiB,
 				Pods:   rng.IntN(3),
 			},
-			GPUs:     rng.IntN(4),
-			GPUModel: models[rng.IntN(len(models))],
-			Labels:   map[string]string{"pool": pools[rng.IntN(2)]},
+			GPUs:        rng.IntN(4),
+			GPUModel:    models[rng.IntN(len(models))],
+			GPUResource: []string{"", cluster.NVIDIAGPU, "amd.com/gpu"}[rng.IntN(3)],
+			Labels:      map[string]string{"pool": pools[rng.IntN(2)]},
 		}
 		if rng.IntN(2) == 0 {
 			typ.Taints = []cluster.Taint{{Key: "gpu", Value: "true", Effect: []string{"NoSchedule", "PreferNoSchedule"}[rng.IntN(2)]}}

@@ -227,6 +227,38 @@ func TestPlanUnplaced(t *testing.T) {
 	require.Positive(t, res.LowerBoundPerHour)
 }
 
+// TestPlanGPUVendor keeps GPU pods (nvidia.com/gpu) off AMD GPU nodes,
+// even untainted and cheaper, and says so when nothing else has GPUs.
+func TestPlanGPUVendor(t *testing.T) {
+	t.Parallel()
+	amd := gpuNodeType("g4ad", 4, "radeon-pro-v520", 0.1)
+	amd.GPUResource = "amd.com/gpu"
+	nvidia := gpuNodeType("g4dn", 4, "t4", 1)
+	pods := []cluster.Pod{{Name: "cuda", CPU: 1000, GPU: cluster.GPURequest{Count: 1}}, {Name: "web", CPU: 1000}}
+	in := nodeplan.Input{Pods: pods, Types: []cluster.NodeType{amd, cpuType("c", 2, 4, 0.5)}, Seed: 1}
+	res, err := nodeplan.Plan(t.Context(), in)
+	require.NoError(t, err)
+	checkPlan(t, in, res)
+	require.Len(t, res.Unplaced, 1)
+	require.Equal(t, "no node type admits it: GPU vendor: wants nvidia.com/gpu, the types' GPUs are [amd.com/gpu]", res.Unplaced[0].Reason)
+	require.Equal(t, []string{"g4ad"}, nodeTypeNames(res), "the cheapest node for the pod without GPUs")
+
+	in.Types = append(in.Types, nvidia)
+	res, err = nodeplan.Plan(t.Context(), in)
+	require.NoError(t, err)
+	checkPlan(t, in, res)
+	require.Empty(t, res.Unplaced)
+	require.Equal(t, []string{"g4dn"}, nodeTypeNames(res), "both pods on the NVIDIA node")
+}
+
+func nodeTypeNames(res *nodeplan.Result) []string {
+	var names []string
+	for _, n := range res.Nodes {
+		names = append(names, n.TypeName)
+	}
+	return names
+}
+
 // TestPlanInvalid names the bad input.
 func TestPlanInvalid(t *testing.T) {
 	t.Parallel()

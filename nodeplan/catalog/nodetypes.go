@@ -58,7 +58,7 @@ const (
 // GPUTaintKey is the key of the taint NodeTypeOptions.GPUTaint puts on
 // NVIDIA GPU node types (AMD ones get "amd.com/gpu"): the extended
 // resource's name, as the GPU operators and EKS's GPU AMIs use it.
-const GPUTaintKey = "nvidia.com/gpu"
+const GPUTaintKey = cluster.NVIDIAGPU
 
 // ErrNoNodeTypes is returned, wrapped with the reason, when no instance
 // type is left as a node type.
@@ -188,7 +188,8 @@ func (o *NodeTypeOptions) allocatable(in *Instance) (cluster.Resources, bool) {
 //   - Allocatable the catalog's alloc_cpu and alloc_mem, and alloc_pods
 //     capped by MaxPods, less DaemonSetOverhead;
 //   - GPUs the catalog's alloc_gpu, GPUModel our model name (ModelName),
-//     GPUMemory one GPU's memory in bytes;
+//     GPUMemory one GPU's memory in bytes, GPUResource the resource the
+//     manufacturer's device plugin advertises them as (GPUResource);
 //   - Labels with exactly the keys LabelInstanceType, LabelCapacityType,
 //     LabelArch, LabelInstanceCategory and LabelInstanceGeneration (when
 //     the name has them), LabelInstanceFamily, LabelInstanceSize,
@@ -221,9 +222,12 @@ func (c *Catalog) NodeTypes(opts NodeTypeOptions) ([]cluster.NodeType, error) {
 		}
 		labels := instanceLabels(in)
 		var taints []cluster.Taint
-		if opts.GPUTaint && in.GPUs > 0 {
-			res, _ := GPUResource(gpuManufacturer(in.GPUName))
-			taints = []cluster.Taint{{Key: res, Value: "true", Effect: "NoSchedule"}}
+		var gpuResource string
+		if in.GPUs > 0 {
+			gpuResource, _ = GPUResource(gpuManufacturer(in.GPUName))
+			if opts.GPUTaint {
+				taints = []cluster.Taint{{Key: gpuResource, Value: "true", Effect: "NoSchedule"}}
+			}
 		}
 		for _, ct := range capacity {
 			price := in.PricePerHour
@@ -237,7 +241,7 @@ func (c *Catalog) NodeTypes(opts NodeTypeOptions) ([]cluster.NodeType, error) {
 			l[LabelCapacityType] = ct
 			out = append(out, cluster.NodeType{
 				Name: in.Name, CapacityType: ct, PricePerHour: price, Allocatable: alloc,
-				GPUs: in.Allocatable.GPUs, GPUModel: in.GPUModel, GPUMemory: in.GPUMemory,
+				GPUs: in.Allocatable.GPUs, GPUModel: in.GPUModel, GPUMemory: in.GPUMemory, GPUResource: gpuResource,
 				Labels: l, Taints: slices.Clone(taints),
 			})
 		}

@@ -53,7 +53,7 @@ func TestNodeTypesRealRows(t *testing.T) {
 	require.Equal(t, cluster.NodeType{
 		Name: "g5.12xlarge", CapacityType: "on-demand", PricePerHour: 5.672,
 		Allocatable: cluster.Resources{CPU: 47810, Memory: 173400 * recommender.MiB, Pods: 737},
-		GPUs:        4, GPUModel: "A10G-24GB", GPUMemory: 22888 * recommender.MiB,
+		GPUs:        4, GPUModel: "A10G-24GB", GPUMemory: 22888 * recommender.MiB, GPUResource: cluster.NVIDIAGPU,
 		Labels: map[string]string{
 			"node.kubernetes.io/instance-type":            "g5.12xlarge",
 			"karpenter.sh/capacity-type":                  "on-demand",
@@ -109,14 +109,30 @@ func TestGPUResource(t *testing.T) {
 		_, ok := catalog.GPUResource(m)
 		require.False(t, ok, m)
 	}
-	types, err := catalog.AWSUSEast1().NodeTypes(catalog.NodeTypeOptions{GPUTaint: true})
+	// The embedded catalog has no AMD GPUs; a user's may.
+	c, err := catalog.Parse(strings.NewReader(header + goodRows + "g4ad.xlarge,g4ad,amd64,4,16384,1,radeon-pro-v520,8192,3920m,14Gi,8,1,0.379\n"))
 	require.NoError(t, err)
-	for _, nt := range types {
-		if nt.GPUs > 0 {
+	for _, taint := range []bool{true, false} {
+		types, err := c.NodeTypes(catalog.NodeTypeOptions{GPUTaint: taint})
+		require.NoError(t, err)
+		amd := 0
+		for _, nt := range types {
+			if nt.GPUs == 0 {
+				require.Empty(t, nt.GPUResource, nt.Name)
+				continue
+			}
 			res, ok := catalog.GPUResource(nt.Labels[catalog.LabelInstanceGPUManufacturer])
 			require.True(t, ok, nt.Name)
-			require.Equal(t, res, nt.Taints[0].Key, "the GPU taint of %s", nt.Name)
+			require.Equal(t, res, nt.GPUResource, "the GPU resource of %s", nt.Name)
+			if taint {
+				require.Equal(t, res, nt.Taints[0].Key, "the GPU taint of %s", nt.Name)
+			}
+			if res == "amd.com/gpu" {
+				amd++
+				require.False(t, nt.Admits(&cluster.Pod{GPU: cluster.GPURequest{Count: 1}, Tolerations: []cluster.Toleration{{Operator: "Exists"}}}), nt.Name)
+			}
 		}
+		require.Equal(t, 1, amd)
 	}
 }
 

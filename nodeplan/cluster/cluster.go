@@ -23,6 +23,11 @@ import (
 // MilliGPU is one GPU in thousandths: a whole GPU is 1000.
 const MilliGPU = 1000
 
+// NVIDIAGPU is the extended resource a pod's GPURequest is for: pod files
+// read only nvidia.com/gpu, so a node whose GPUs its device plugin
+// advertises under another name (amd.com/gpu) cannot serve one.
+const NVIDIAGPU = "nvidia.com/gpu"
+
 // Resources are the amounts a node offers and a pod requests, besides GPUs.
 type Resources struct {
 	CPU    recommender.MilliCPU
@@ -170,9 +175,18 @@ type NodeType struct {
 	GPUs      int
 	GPUModel  string
 	GPUMemory recommender.Bytes
+	// GPUResource is the extended resource the node's GPUs are advertised
+	// as ("amd.com/gpu"); empty means NVIDIAGPU.
+	GPUResource string
 	// Labels are the node's labels, matched against pods' node selectors.
 	Labels map[string]string
 	Taints []Taint
+}
+
+// ServesGPURequests reports whether a pod's GPURequest (NVIDIAGPU) can
+// be met by the node's GPUs, whatever their number.
+func (t *NodeType) ServesGPURequests() bool {
+	return t.GPUResource == "" || t.GPUResource == NVIDIAGPU
 }
 
 // Admits reports whether a pod may run on an empty node of the type: its
@@ -183,7 +197,7 @@ func (t *NodeType) Admits(p *Pod) bool {
 		return false
 	}
 	if g := p.GPU; g.Any() {
-		if t.GPUs < max(g.Count, 1) {
+		if t.GPUs < max(g.Count, 1) || !t.ServesGPURequests() {
 			return false
 		}
 		if len(g.Models) > 0 && !slices.Contains(g.Models, t.GPUModel) {

@@ -44,6 +44,21 @@ func TestAdmits(t *testing.T) {
 			require.Equal(t, tt.want, gpuType().Admits(&tt.pod))
 		})
 	}
+	// A GPURequest is for nvidia.com/gpu: another vendor's GPUs cannot
+	// serve it, but the node still takes pods without GPUs.
+	for _, tt := range []struct {
+		resource      string
+		gpuPod, plain bool
+	}{
+		{"", true, true},
+		{NVIDIAGPU, true, true},
+		{"amd.com/gpu", false, true},
+	} {
+		typ := gpuType()
+		typ.GPUResource = tt.resource
+		require.Equal(t, tt.gpuPod, typ.Admits(&Pod{GPU: GPURequest{Count: 1}, Tolerations: tolerate}), tt.resource)
+		require.Equal(t, tt.plain, typ.Admits(&Pod{CPU: 100, Tolerations: tolerate}), tt.resource)
+	}
 }
 
 func TestPerGPU(t *testing.T) {
