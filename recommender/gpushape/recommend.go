@@ -53,6 +53,11 @@ import (
 //     policy allows it, the same time-slicing share, chosen over MPS also
 //     when the workload bursts above the share (MPS would throttle it,
 //     time-slicing lets it borrow idle co-tenants' time); else one GPU.
+//     Stability: a reshape is a restart, so a current allocation that is
+//     not capped, that the policy allows and whose budget still holds the
+//     requirements is kept when the shape chosen would save less than
+//     Policy.MinSaving of its GPUs (+me and the full-GPU profile
+//     included: they are the user's choice).
 //  5. Idle: at least IdleMinFraction of at least IdleMinHours idle sets
 //     FlagIdle and IdleMonthlyCostUSD (the current allocation's cost).
 //  6. Savings: (current GPUs − shape GPUs) × PricePerHour × HoursPerMonth.
@@ -145,6 +150,7 @@ func Recommend(in Input, p Policy) (Shape, error) {
 	chosen := Allocation{Kind: KindWhole, Count: k}
 
 	// 4. Within one GPU.
+	shareNotes := len(notes) // the notes step 4 adds are about its choice
 	if k == 1 && minWhole == 0 {
 		prof, migOK := d.cheapestProfile(needMem, needCompute)
 		r := shareReplicas(devMem, needMem, needCompute, p.MaxReplicas)
@@ -170,6 +176,24 @@ func Recommend(in Input, p Policy) (Shape, error) {
 				chosen = Allocation{Kind: KindMPS, Replicas: r}
 				notes = append(notes, "MPS limits each client's memory and threads")
 			}
+		}
+	}
+
+	// 4b. Stability: a MIG profile, GPU count or share changes only with a
+	// restart. Keep a current allocation that is not capped, that the
+	// policy allows and whose budget still meets the requirements when
+	// the change would save less than MinSaving of it (a change that
+	// costs more, for MIG's isolation, goes ahead).
+	if chosen != in.Current && !flags.Has(FlagCapped) && p.allows(in.Current) {
+		held := d.shape(in.Current)
+		saving := cur.GPUs - d.capacity(chosen).GPUs
+		if held.MemoryBytes >= needMem && held.ComputeGPUs >= needCompute && saving >= 0 && saving < p.MinSaving*cur.GPUs {
+			notes = append(notes[:shareNotes], fmt.Sprintf("%v would save under %s of %v, not worth a restart: kept", chosen, pct(p.MinSaving), in.Current))
+			flags &^= FlagUnisolated
+			if in.Current.Kind == KindTimeSlice {
+				flags |= FlagUnisolated
+			}
+			chosen = in.Current
 		}
 	}
 

@@ -53,6 +53,7 @@ func usage(mem recommender.Bytes, p50, p90, p99, maxv recommender.GPUCompute) gp
 var (
 	oneGPU  = gpushape.Allocation{Kind: gpushape.KindWhole, Count: 1}
 	twoGPUs = gpushape.Allocation{Kind: gpushape.KindWhole, Count: 2}
+	mig4g   = gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "4g.40gb"}
 )
 
 // h100Month is one H100's month: 6.88 $/h (p5.4xlarge) × 730 h.
@@ -285,6 +286,37 @@ func TestRecommend(t *testing.T) {
 			current: gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "2g.20gb"}, usage: gpushape.Usage{},
 			want: want{alloc: gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "2g.20gb"}, flags: gpushape.FlagNoUsage,
 				reason: "no gpu usage seen: mig 2g.20gb kept"},
+		},
+		{
+			// Stability: 34.5 GiB and 0.33 GPUs fit 3g.40gb (1/2 of the
+			// GPU), which saves 12.5 % of the current 4g.40gb (4/7): under
+			// balanced's 15 %, not worth a restart.
+			name: "a small saving keeps the profile", model: "H100-80GB", policy: recommender.ProfileBalanced,
+			current: mig4g, usage: usage(30*gib, 0.2, 0.3, 0.35, 0.4),
+			want: want{alloc: mig4g,
+				reason: "keep mig 4g.40gb (39.5Gi, 64 SMs): needs 34.5Gi GPU memory (peak 30Gi + max(15%, 1Gi)) and 0.33 GPUs (P90 0.3 GPUs + 10%); mig 3g.40gb would save under 15% of mig 4g.40gb, not worth a restart: kept"},
+		},
+		{
+			name: "MinSaving 0 takes any saving", model: "H100-80GB", policy: recommender.ProfileBalanced,
+			tweak:   func(p *gpushape.Policy) { p.MinSaving = 0 },
+			current: mig4g, usage: usage(30*gib, 0.2, 0.3, 0.35, 0.4),
+			want: want{alloc: gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "3g.40gb"}, saving: 358.74, // 1/14 of h100Month
+				reason: "mig 4g.40gb → mig 3g.40gb (39.25Gi, 60 SMs): needs 34.5Gi GPU memory (peak 30Gi + max(15%, 1Gi)) and 0.33 GPUs (P90 0.3 GPUs + 10%); saves $358.74/month"},
+		},
+		{
+			// A large saving (4/7 → 1/7 of the GPU) goes ahead.
+			name: "a large saving reshapes", model: "H100-80GB", policy: recommender.ProfileBalanced,
+			current: mig4g, usage: usage(5*gib, 0.05, 0.08, 0.1, 0.2),
+			want: want{alloc: gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "1g.10gb"}, saving: 2152.46,
+				reason: "mig 4g.40gb → mig 1g.10gb (9.63Gi, 16 SMs): needs 6Gi GPU memory (peak 5Gi + max(15%, 1Gi)) and 0.088 GPUs (P90 0.08 GPUs + 10%); saves $2152.46/month"},
+		},
+		{
+			// A current shape the policy does not allow is left, whatever
+			// the saving: balanced has no time-slicing.
+			name: "a disallowed share is left", model: "H100-80GB", policy: recommender.ProfileBalanced,
+			current: gpushape.Allocation{Kind: gpushape.KindTimeSlice, Replicas: 2}, usage: usage(30*gib, 0.2, 0.3, 0.35, 0.4),
+			want: want{alloc: gpushape.Allocation{Kind: gpushape.KindMIG, Profile: "3g.40gb"},
+				reason: "time-slicing 1/2 → mig 3g.40gb (39.25Gi, 60 SMs): needs 34.5Gi GPU memory (peak 30Gi + max(15%, 1Gi)) and 0.33 GPUs (P90 0.3 GPUs + 10%)"},
 		},
 		{
 			// Compute not measured (no quantiles): memory alone sizes it.
