@@ -189,8 +189,8 @@ func readPodsFile(path string) (nodePlanPods, error) {
 	}
 	defer func() { _ = f.Close() }()
 	br := bufio.NewReader(f)
-	head, _ := br.Peek(64)
-	if bytes.HasPrefix(head, []byte("name,cpu_milli,")) {
+	head, _ := br.Peek(4096)
+	if isCSVHeader(head) {
 		pods, err := openb.ReadPods(br)
 		if err != nil {
 			return nodePlanPods{}, fmt.Errorf("--pods %s: %w", path, err)
@@ -206,6 +206,17 @@ func readPodsFile(path string) (nodePlanPods, error) {
 		out.recommended = pf.Recommended
 	}
 	return out, nil
+}
+
+// isCSVHeader reports whether a file starting with head is a CSV of
+// named columns (the Alibaba trace's, in any order) rather than YAML or
+// JSON: its first line names cpu_milli among comma-separated columns. A
+// YAML or JSON pod list cannot start so: its first line is a comment, a
+// document marker, a mapping key ("pods:"), "{" or "[".
+func isCSVHeader(head []byte) bool {
+	line, _, _ := bytes.Cut(head, []byte("\n"))
+	text := strings.TrimSpace(strings.TrimPrefix(string(line), "\uFEFF"))
+	return !strings.ContainsAny(text, ":{[#") && slices.Contains(strings.Split(text, ","), "cpu_milli")
 }
 
 // nodeTypes builds the node types to plan with from the catalog flags.

@@ -1,7 +1,13 @@
 package app
 
 import (
+	"encoding/csv"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -117,4 +123,53 @@ func TestPlanNodesJSON(t *testing.T) {
 	}
 	require.InDelta(t, doc.Current.CostPerHour-doc.Recommended.CostPerHour, doc.Saving.SavingPerHour, 1e-9)
 	require.Positive(t, doc.Saving.SavingPerHour, "the recommended requests are smaller")
+}
+
+// TestIsCSVHeader tells the Alibaba trace's CSV, in any column order,
+// from rightsizer's pod lists and Kubernetes objects.
+func TestIsCSVHeader(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		head string
+		csv  bool
+	}{
+		{"name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec\nopenb-pod-0000,12000", true},
+		{"cpu_milli,memory_mib,name,num_gpu,gpu_milli\r\n", true},
+		{"\uFEFFname,cpu_milli,memory_mib", true},
+		{"name,cpu_milli", true}, // no newline within the bytes read
+		{"name,cpu,memory\n", false},
+		{"pods:\n- name: a, b\n", false},
+		{"# pods, cpu_milli and more\npods: []\n", false},
+		{`{"pods": [{"name": "a,cpu_milli"}]}`, false},
+		{"apiVersion: v1\nkind: List\n", false},
+		{"", false},
+	} {
+		require.Equal(t, tc.csv, isCSVHeader([]byte(tc.head)), "%q", tc.head)
+	}
+}
+
+// TestPlanOpenbColumnOrder plans the trace's CSV with its columns in
+// another order: the same plan as in file order.
+func TestPlanOpenbColumnOrder(t *testing.T) {
+	t.Parallel()
+	f, err := os.Open("testdata/openb-pods.csv")
+	require.NoError(t, err)
+	defer func() { _ = f.Close() }()
+	rows, err := csv.NewReader(f).ReadAll()
+	require.NoError(t, err)
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	for _, r := range rows {
+		slices.Reverse(r)
+		require.NoError(t, w.Write(r))
+	}
+	w.Flush()
+	reversed := filepath.Join(t.TempDir(), "pods.csv")
+	require.NoError(t, os.WriteFile(reversed, []byte(b.String()), 0o600))
+	want, _, err := run(t, "plan", "--pods", "testdata/openb-pods.csv", "--output", "json", "--budget", "10m")
+	require.NoError(t, err)
+	got, _, err := run(t, "plan", "--pods", reversed, "--output", "json", "--budget", "10m")
+	require.NoError(t, err)
+	got = strings.Replace(got, strconv.Quote(reversed), strconv.Quote("testdata/openb-pods.csv"), 1)
+	require.JSONEq(t, want, got, "the same plan, only the source differs")
 }
