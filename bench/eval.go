@@ -59,8 +59,9 @@ type EvalResult struct {
 	Oracle map[string]float64 `json:"oracle_mem_gib_hours"`
 	// FleetCap holds, per dataset, the cheapest single memory size for
 	// every container, chosen knowing the whole trace, that is killed no
-	// more often than vpa or krr: what a policy that cannot tell the
-	// containers apart in advance pays at least.
+	// more often than vpa or krr: on a fleet of alike replicas, what a
+	// policy that cannot tell them apart in advance pays at least (on a
+	// mixed fleet it is no bound).
 	FleetCap map[string]FleetCap `json:"fleet_cap"`
 	Elapsed  string              `json:"elapsed"`
 	Results  []backtest.Result   `json:"-"`
