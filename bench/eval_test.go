@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rightsizer/rightsizer/internal/realdata"
 	"github.com/rightsizer/rightsizer/recommender"
 	"github.com/rightsizer/rightsizer/recommender/backtest"
 )
@@ -173,5 +174,32 @@ func TestCheapestFleetCap(t *testing.T) {
 		require.InDelta(t, tc.want.GiBHours, got.GiBHours, 1e-9, tc.why)
 		got.GiBHours = tc.want.GiBHours
 		require.Equal(t, tc.want, got, tc.why)
+	}
+}
+
+// TestFleetCapGridGenAI backs the fleet cap's grid on the GenAI trace:
+// sizes every 0.05 GiB from 40 to 47 GiB, around the 45.2 GiB the peaks
+// give for the memory target's 4 kills, find nothing cheaper.
+func TestFleetCapGridGenAI(t *testing.T) {
+	t.Parallel()
+	ds, err := backtest.LoadDatasets(realdata.Dir(t, "alibaba-genai-2026"))
+	require.NoError(t, err)
+	d := ds[0]
+	require.Equal(t, "genai", d.Name)
+	peak := newOracle(d).peak
+	const allowed = 4 // vpa's kills, fewer than krr's
+	best, err := cheapestFleetCap(t.Context(), d, peak, allowed, backtest.Options{})
+	require.NoError(t, err)
+	require.InDelta(t, 45.24, best.SizeGiB, 0.01)
+	var ps []backtest.Policy
+	for s := 40 * recommender.GiB; s <= 47*recommender.GiB; s += recommender.GiB / 20 {
+		ps = append(ps, &fleetCap{size: s, peak: peak, killed: map[recommender.ContainerKey]bool{}})
+	}
+	scores, err := backtest.Run(t.Context(), d, ps, backtest.Options{})
+	require.NoError(t, err)
+	for i, s := range scores {
+		if s.OOMEvents <= allowed {
+			require.GreaterOrEqual(t, s.MemGiBHours, best.GiBHours, "size %v", ps[i].(*fleetCap).size)
+		}
 	}
 }

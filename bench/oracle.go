@@ -100,9 +100,12 @@ type FleetCap struct {
 }
 
 // cheapestFleetCap backtests a fleet-wide size at every container's
-// lifetime peak (between two peaks the kills stay the same and the cost
-// grows, so the cheapest size with at most allowed kills is one of them)
-// and returns the cheapest with at most allowed kills.
+// lifetime peak and returns the cheapest with at most allowed kills.
+// Between two peaks the same containers are killed and the size costs
+// more the larger it is, except that a larger size can kill a container
+// later, which costs less: so the peaks are a grid, not a proof.
+// TestFleetCapGridGenAI checks a finer one finds nothing cheaper on the
+// GenAI trace.
 func cheapestFleetCap(ctx context.Context, d *backtest.Dataset, peak map[recommender.ContainerKey]recommender.Bytes, allowed int, opts backtest.Options) (FleetCap, error) {
 	// A zero limit reads as no limit: never a candidate.
 	sizes := slices.DeleteFunc(slices.Compact(slices.Sorted(maps.Values(peak))), func(s recommender.Bytes) bool { return s <= 0 })
