@@ -36,6 +36,8 @@ type GPUEvalResult struct {
 	// profiles reshaped a pod at an overflow (gpubacktest.OOMReactor).
 	PodSet    string `json:"pod_set"`
 	Reactions bool   `json:"reactions"`
+	// MinSaving is GPUEvalOptions.MinSaving where it replaced the profiles'.
+	MinSaving *float64 `json:"min_saving,omitempty"`
 	// Definitions says how each figure is counted.
 	Definitions map[string]string `json:"definitions"`
 	// Order lists the policies as the table prints them.
@@ -96,6 +98,9 @@ type GPUEvalOptions struct {
 	// halves by name order (gpubacktest.Trace.Split): the profiles'
 	// memory risks were chosen on the even half, the odd one checks them.
 	Pods string
+	// MinSaving, when set, replaces the profiles' gpushape.Policy.MinSaving
+	// (0 reshapes for any saving): what the stability rule buys.
+	MinSaving *float64
 }
 
 // RunGPUEval backtests GPU shapes on the GenAI trace in shared/data.
@@ -126,14 +131,23 @@ func runGPUEval(ctx context.Context, dir, name string, opts GPUEvalOptions) (*GP
 	default:
 		return nil, fmt.Errorf("gpu eval: pods %q is not all, even or odd", opts.Pods)
 	}
-	res, err := gpubacktest.Run(ctx, tr, gpubacktest.Policies(), opts.Backtest)
+	pols := gpubacktest.Policies()
+	if opts.MinSaving != nil {
+		for i, p := range pols {
+			if r, ok := p.(gpubacktest.Rightsizer); ok {
+				r.Policy.MinSaving = *opts.MinSaving
+				pols[i] = r
+			}
+		}
+	}
+	res, err := gpubacktest.Run(ctx, tr, pols, opts.Backtest)
 	if err != nil {
 		return nil, err
 	}
 	r := &GPUEvalResult{
 		Dataset: name, Device: res.Device, PricePerGPUHour: res.PricePerHour,
 		Pods: res.Pods, Hours: round3(res.Hours), PodHours: round3(res.PodHours), WarmupPodHours: round3(res.WarmupPodHours),
-		Interval: res.Interval.String(), Warmup: res.Warmup.String(), PodSet: podSet, Reactions: !opts.Backtest.NoReactions,
+		Interval: res.Interval.String(), Warmup: res.Warmup.String(), PodSet: podSet, Reactions: !opts.Backtest.NoReactions, MinSaving: opts.MinSaving,
 		Definitions: gpuDefinitions, Policies: map[string]GPUFigures{}, result: res,
 	}
 	for _, s := range res.Scores {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rightsizer/rightsizer/internal/realdata"
 	gpubacktest "github.com/rightsizer/rightsizer/recommender/backtest/gpu"
 )
 
@@ -117,5 +118,30 @@ func TestGPUEvalPods(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGPUEvalMinSaving backs the profiles' MinSaving on the GenAI trace:
+// against reshaping for any saving, every profile restarts pods less
+// often, reserves at most 1 % more GPUs and overflows no more, and
+// balanced still meets both required targets.
+func TestGPUEvalMinSaving(t *testing.T) {
+	t.Parallel()
+	dir := realdata.Dir(t, GPUEvalDataset)
+	zero := 0.0
+	free, err := runGPUEval(t.Context(), dir, GPUEvalDataset, GPUEvalOptions{MinSaving: &zero})
+	require.NoError(t, err)
+	stable, err := runGPUEval(t.Context(), dir, GPUEvalDataset, GPUEvalOptions{})
+	require.NoError(t, err)
+	for _, name := range []string{"cost", "balanced", "performance"} {
+		f, s := free.Policies[name], stable.Policies[name]
+		require.Less(t, s.Reshapes, f.Reshapes, name)
+		require.LessOrEqual(t, s.GPUEquivalents, 1.01*f.GPUEquivalents, name)
+		require.LessOrEqual(t, s.MemOverflowEvents, f.MemOverflowEvents, name)
+	}
+	for _, tg := range stable.Targets {
+		if tg.Required {
+			require.True(t, tg.Pass, tg.Detail)
+		}
 	}
 }

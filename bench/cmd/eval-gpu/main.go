@@ -4,7 +4,8 @@
 // the target against kruize, prints a table and writes bench/out/gpu.json.
 // -pods even|odd scores one half of the pods (the profiles' settings
 // were chosen on the even half); -no-reactions leaves every policy to
-// act only at decision points.
+// act only at decision points; -min-saving replaces the profiles' minimum
+// saving for a reshape (0: any saving).
 package main
 
 import (
@@ -22,12 +23,17 @@ func main() {
 	warmup := flag.Duration("warmup", gpubacktest.DefaultWarmup, "history a pod needs before any policy resizes it (one whole GPU until then)")
 	pods := flag.String("pods", "all", "pods to score: all, or the even or odd half by name order")
 	noReactions := flag.Bool("no-reactions", false, "rightsizer's profiles do not reshape a pod at an overflow, only at decision points")
+	minSaving := flag.Float64("min-saving", -1, "the share of a shape's GPUs a reshape must save, for every profile (0: any saving); negative keeps the profiles' own")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := bench.RunGPUEval(ctx, bench.GPUEvalOptions{
+	opts := bench.GPUEvalOptions{
 		Backtest: gpubacktest.Options{Warmup: *warmup, NoReactions: *noReactions},
 		Pods:     *pods,
-	})
+	}
+	if *minSaving >= 0 {
+		opts.MinSaving = minSaving
+	}
+	res, err := bench.RunGPUEval(ctx, opts)
 	bench.Finish("eval-gpu", *path, res, err)
 }
