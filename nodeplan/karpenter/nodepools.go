@@ -199,6 +199,8 @@ func readType(u Use) (nodeType, error) {
 		var ok bool
 		if t.gpuResource, ok = catalog.GPUResource(m); !ok {
 			bad("label %s=%q: want nvidia or amd", catalog.LabelInstanceGPUManufacturer, m)
+		} else if nt.GPUResource != "" && nt.GPUResource != t.gpuResource {
+			bad("GPU resource %q, but label %s=%q", nt.GPUResource, catalog.LabelInstanceGPUManufacturer, m)
 		}
 	}
 	for _, taint := range nt.Taints {

@@ -508,6 +508,9 @@ func TestInputErrors(t *testing.T) {
 		{name: "gpu count", used: []Use{{with(g6XL(od), catalog.LabelInstanceGPUCount, "2"), 1}}, want: []string{"instance-gpu-count=2, but the node type has 1 GPUs"}},
 		{name: "gpus negative", used: []Use{{func() cluster.NodeType { nt := m7iXL(od); nt.GPUs = -1; return nt }(), 1}}, want: []string{"-1 GPUs"}},
 		{name: "manufacturer", used: []Use{{with(g6XL(od), catalog.LabelInstanceGPUManufacturer, "intel"), 1}}, want: []string{`instance-gpu-manufacturer="intel": want nvidia or amd`}},
+		{name: "gpu resource disagrees", used: []Use{{func() cluster.NodeType { nt := g6XL(od); nt.GPUResource = "amd.com/gpu"; return nt }(), 1}}, want: []string{
+			`GPU resource "amd.com/gpu", but label karpenter.k8s.aws/instance-gpu-manufacturer="nvidia"`,
+		}},
 		{name: "gpu name makes a bad pool name", used: []Use{{with(g6XL(od), catalog.LabelInstanceGPUName, "L4"), 1}}, want: []string{`pool name "gpu-L4"`}},
 		{name: "bad taint", used: []Use{{tainted(m7iXL(od), cluster.Taint{Key: "dedicated", Value: "a b", Effect: "Sometimes"}), 1}}, want: []string{
 			"taint dedicated=a b:Sometimes", "value:", "effect: want NoSchedule",
