@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/rightsizer/rightsizer/recommender/backtest"
@@ -63,9 +65,15 @@ type EvalResult struct {
 	// policy that cannot tell them apart in advance pays at least (on a
 	// mixed fleet it is no bound).
 	FleetCap map[string]FleetCap `json:"fleet_cap"`
-	Elapsed  string              `json:"elapsed"`
-	Results  []backtest.Result   `json:"-"`
-	fs       []backtest.Factory
+	// PastRules holds, for datasets whose memory is costed by its limit
+	// (GPU memory), the best of a family of simple rules that see only the
+	// past (see PastRules), and how many kills such a rule needs to request
+	// less memory than krr. Where memory is costed by the request, a rule
+	// that sets request and limit alike is no fair reference.
+	PastRules map[string]PastRules `json:"past_rules"`
+	Elapsed   string               `json:"elapsed"`
+	Results   []backtest.Result    `json:"-"`
+	fs        []backtest.Factory
 }
 
 // RunEval backtests every policy on the shared datasets.
@@ -91,7 +99,7 @@ func runEval(ctx context.Context, dirs map[string]string, opts backtest.Options)
 	if err != nil {
 		return nil, err
 	}
-	out := &EvalResult{Datasets: map[string]map[string]map[string]*float64{}, Oracle: map[string]float64{}, FleetCap: map[string]FleetCap{}, fs: fs}
+	out := &EvalResult{Datasets: map[string]map[string]map[string]*float64{}, Oracle: map[string]float64{}, FleetCap: map[string]FleetCap{}, PastRules: map[string]PastRules{}, fs: fs}
 	for _, ed := range evalDatasets {
 		dir, ok := dirs[ed.key]
 		if !ok {
@@ -117,14 +125,23 @@ func runEval(ctx context.Context, dirs map[string]string, opts backtest.Options)
 			}
 			out.Oracle[d.Name] = o.MemGiBHours
 			scores = scores[:len(scores)-1]
-			allowed := math.MaxInt
+			allowed, krr := math.MaxInt, math.Inf(1)
 			for _, s := range scores {
 				if s.Policy == "vpa" || s.Policy == "krr" {
 					allowed = min(allowed, s.OOMEvents)
 				}
+				if s.Policy == "krr" {
+					krr = s.MemGiBHours
+				}
 			}
 			if out.FleetCap[d.Name], err = cheapestFleetCap(ctx, d, oracle.peak, allowed, opts); err != nil {
 				return nil, err
+			}
+			if d.MemoryIsGPU {
+				largest := slices.Max(slices.Collect(maps.Values(oracle.peak)))
+				if out.PastRules[d.Name], err = bestPastRules(ctx, d, largest, allowed, krr, opts); err != nil {
+					return nil, err
+				}
 			}
 			r := backtest.NewResult(d, opts, scores)
 			out.Results = append(out.Results, r)
@@ -249,7 +266,13 @@ func (e *EvalResult) Write(dir string) error {
 		fmt.Fprintf(&md, " %s %.1f (%d kills of %d allowed),", r.Dataset, fc.GiBHours, fc.Kills, fc.Allowed)
 	}
 	md.Truncate(md.Len() - 1)
-	md.WriteString(". On a fleet of alike replicas whose peaks come at hours no past predicts, such as genai's serving pods, a policy that cannot tell them apart in advance does no better; on mixed fleets it is no bound.\n\n## Results\n\n")
+	md.WriteString(". On a fleet of alike replicas whose peaks come at hours no past predicts, such as genai's serving pods, a policy that cannot tell them apart in advance does no better; on mixed fleets it is no bound.\n")
+	for _, r := range e.Results {
+		if pr, ok := e.PastRules[r.Dataset]; ok {
+			md.WriteString(pr.sentence(r.Dataset))
+		}
+	}
+	md.WriteString("\n## Results\n\n")
 	if err := backtest.WriteMarkdown(&md, e.Results); err != nil {
 		return err
 	}

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,10 +36,11 @@ func TestEvalOnFixtures(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, "eval.json"))
 	require.NoError(t, err)
 	var doc struct {
-		Datasets map[string]map[string]map[string]*float64 `json:"datasets"`
-		Targets  []Target                                  `json:"targets"`
-		Oracle   map[string]float64                        `json:"oracle_mem_gib_hours"`
-		FleetCap map[string]FleetCap                       `json:"fleet_cap"`
+		Datasets  map[string]map[string]map[string]*float64 `json:"datasets"`
+		Targets   []Target                                  `json:"targets"`
+		Oracle    map[string]float64                        `json:"oracle_mem_gib_hours"`
+		FleetCap  map[string]FleetCap                       `json:"fleet_cap"`
+		PastRules map[string]PastRules                      `json:"past_rules"`
 	}
 	require.NoError(t, json.Unmarshal(b, &doc))
 	keys := []string{"cpu_core_hours", "cpu_over_frac", "cpu_unmet_core_hours", "mem_gib_hours", "oom_events", "changes_per_day"}
@@ -65,6 +68,9 @@ func TestEvalOnFixtures(t *testing.T) {
 		require.Positive(t, fc.SizeGiB, ds)
 		require.LessOrEqual(t, fc.Kills, fc.Allowed, ds)
 	}
+	require.NotContains(t, doc.PastRules, "bitbrains", "RAM is costed by its request")
+	require.Positive(t, doc.PastRules["genai"].Rules)
+	require.NotNil(t, doc.PastRules["genai"].Best, "a floor at the largest peak is never killed")
 
 	md, err := os.ReadFile(filepath.Join(dir, "eval.md"))
 	require.NoError(t, err)
@@ -122,12 +128,11 @@ func TestCheckTargets(t *testing.T) {
 	}
 }
 
-// TestCheapestFleetCap works three containers by hand: a at 1 GiB and b
-// at 2 GiB throughout, c at 1 GiB but 4 GiB at hour 60; four days at one
-// sample an hour, all provisioned at 8 GiB, the first day warm-up, so 72
-// samples each are scored, each standing for an hour.
-func TestCheapestFleetCap(t *testing.T) {
-	t.Parallel()
+// threeContainers is a hand-made dataset: a at 1 GiB and b at 2 GiB
+// throughout, c at 1 GiB but 4 GiB at hour 60; four days at one sample an
+// hour, all provisioned at 8 GiB, the first day warm-up, so 72 samples
+// each are scored, each standing for an hour, with decisions every day.
+func threeContainers() *backtest.Dataset {
 	gib := recommender.GiB
 	usage := map[string]func(h int) recommender.Bytes{
 		"a": func(int) recommender.Bytes { return gib },
@@ -139,7 +144,7 @@ func TestCheapestFleetCap(t *testing.T) {
 			return gib
 		},
 	}
-	d := &backtest.Dataset{Name: "test", Step: time.Hour, Interval: 24 * time.Hour, Warmup: 24 * time.Hour, HasMemory: true}
+	d := &backtest.Dataset{Name: "test", Step: time.Hour, Interval: 24 * time.Hour, Warmup: 24 * time.Hour, HasMemory: true, MemoryIsGPU: true}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, name := range []string{"a", "b", "c"} {
 		k := recommender.WorkloadKey{Namespace: "ns", Kind: "Deployment", Name: name}
@@ -155,6 +160,13 @@ func TestCheapestFleetCap(t *testing.T) {
 			}})
 		}
 	}
+	return d
+}
+
+// TestCheapestFleetCap works threeContainers by hand.
+func TestCheapestFleetCap(t *testing.T) {
+	t.Parallel()
+	d := threeContainers()
 	for _, tc := range []struct {
 		allowed int
 		want    FleetCap
@@ -202,4 +214,79 @@ func TestFleetCapGridGenAI(t *testing.T) {
 			require.GreaterOrEqual(t, s.MemGiBHours, best.GiBHours, "size %v", ps[i].(*fleetCap).size)
 		}
 	}
+}
+
+// TestPastRule works rules of the past-only family by hand on
+// threeContainers: the first decision sizes a, b and c from hours 0 to 23
+// (1, 2 and 1 GiB), and c's kill at hour 60 resizes it at once, the killed
+// sample scored at the new size.
+func TestPastRule(t *testing.T) {
+	t.Parallel()
+	gib := recommender.GiB
+	for _, tc := range []struct {
+		name       string
+		factor     float64
+		add, floor recommender.Bytes
+		gibHours   float64
+		kills      int
+	}{
+		{"the peak so far", 1, 0, 0, 72*1 + 72*2 + 36*1 + 36*4, 1},
+		{"twice it: c killed at 2 GiB, then 8", 2, 0, 0, 72*2 + 72*4 + 36*2 + 36*8, 1},
+		{"a 3 GiB floor", 1, 0, 3 * gib, 72*3 + 72*3 + 36*3 + 36*4, 1},
+		// c's 4 GiB peak sizes it at 7 GiB from the decision at hour 72.
+		{"3 GiB over it: never killed", 1, 3 * gib, 0, 72*4 + 72*5 + 48*4 + 24*7, 0},
+	} {
+		r := &pastRule{factor: tc.factor, add: tc.add, floor: tc.floor, seen: map[recommender.ContainerKey]recommender.Bytes{}}
+		s, err := backtest.Run(t.Context(), threeContainers(), []backtest.Policy{r}, backtest.Options{})
+		require.NoError(t, err)
+		require.InDelta(t, tc.gibHours, s[0].MemGiBHours, 1e-9, tc.name)
+		require.Equal(t, tc.kills, s[0].OOMEvents, tc.name)
+	}
+}
+
+// TestBestPastRules: on threeContainers with the largest peak 4 GiB, a
+// rule with no kill needs a 4 GiB floor (adds reach 1.4 GiB, factors 2),
+// so all three cost 4 GiB; with one kill, the peak so far costs 396
+// GiB-hours.
+func TestBestPastRules(t *testing.T) {
+	t.Parallel()
+	got, err := bestPastRules(t.Context(), threeContainers(), 4*recommender.GiB, 0, 400, backtest.Options{})
+	require.NoError(t, err)
+	require.Equal(t, PastRules{
+		Allowed:        0,
+		Best:           &RuleFit{GiBHours: 3 * 72 * 4, Factor: 1, FloorGiB: 4},
+		KillsToBeatKRR: 1,
+		Rules:          len(pastRuleGrid.factors) * len(pastRuleGrid.adds) * len(pastRuleGrid.floors),
+	}, got)
+	got, err = bestPastRules(t.Context(), threeContainers(), 4*recommender.GiB, 1, 300, backtest.Options{})
+	require.NoError(t, err)
+	want := &RuleFit{GiBHours: 396, Kills: 1, Factor: 1}
+	require.Equal(t, want, got.Best)
+	require.Equal(t, want, got.PerContainer)
+	require.Equal(t, -1, got.KillsToBeatKRR, "nothing costs less than 300")
+}
+
+// TestPastRulesGenAI backs the note on the GenAI memory target: no rule
+// of the past-only family, even tuned in hindsight, requests fewer GPU
+// memory GiB-hours than krr with no more kills than vpa.
+func TestPastRulesGenAI(t *testing.T) {
+	t.Parallel()
+	ds, err := backtest.LoadDatasets(realdata.Dir(t, "alibaba-genai-2026"))
+	require.NoError(t, err)
+	d := ds[0]
+	fs, err := backtest.Factories([]string{"vpa", "krr"}, nil)
+	require.NoError(t, err)
+	ps, err := backtest.NewAll(fs, d, backtest.Options{})
+	require.NoError(t, err)
+	base, err := backtest.Run(t.Context(), d, ps, backtest.Options{})
+	require.NoError(t, err)
+	vpa, krr := base[0], base[1]
+	require.Less(t, vpa.OOMEvents, krr.OOMEvents)
+	peak := newOracle(d).peak
+	pr, err := bestPastRules(t.Context(), d, slices.Max(slices.Collect(maps.Values(peak))), vpa.OOMEvents, krr.MemGiBHours, backtest.Options{})
+	require.NoError(t, err)
+	require.NotNil(t, pr.Best)
+	require.Greater(t, pr.Best.GiBHours, krr.MemGiBHours)
+	require.Greater(t, pr.PerContainer.GiBHours, pr.Best.GiBHours, "a floor learnt from the fleet helps")
+	require.Greater(t, pr.KillsToBeatKRR, vpa.OOMEvents)
 }

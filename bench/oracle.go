@@ -2,9 +2,11 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rightsizer/rightsizer/recommender"
@@ -124,4 +126,150 @@ func cheapestFleetCap(ctx context.Context, d *backtest.Dataset, peak map[recomme
 		}
 	}
 	return best, nil
+}
+
+// pastRule is a family of rules that see only the past: each container's
+// memory (request and limit) at factor × its largest sample so far + add,
+// and at least floor. A kill raises the largest sample to the usage at the
+// kill, and the rule applies at once. With floor zero a rule knows nothing
+// but the container's own past; a floor stands for what a policy could
+// learn from the rest of the fleet.
+type pastRule struct {
+	factor     float64
+	add, floor recommender.Bytes
+	seen       map[recommender.ContainerKey]recommender.Bytes
+}
+
+var (
+	_ backtest.Policy     = (*pastRule)(nil)
+	_ backtest.OOMReactor = (*pastRule)(nil)
+)
+
+func (*pastRule) Name() string                              { return "past-rule" }
+func (*pastRule) UpsertWorkload(recommender.Workload) error { return nil }
+func (*pastRule) ReactsToOOM() bool                         { return true }
+
+func (r *pastRule) Ingest(batch []recommender.Sample) error {
+	for i := range batch {
+		if s := &batch[i]; s.Usage.Has.Has(recommender.ResourceMemory) {
+			r.seen[s.Key] = max(r.seen[s.Key], s.Usage.Memory)
+		}
+	}
+	return nil
+}
+
+func (r *pastRule) RecordOOM(e recommender.OOMEvent) error {
+	r.seen[e.Key] = max(r.seen[e.Key], e.Usage)
+	return nil
+}
+
+func (r *pastRule) Decide(k recommender.ContainerKey, _ time.Time, cur backtest.Applied) (backtest.Applied, bool) {
+	p := r.seen[k]
+	if p == 0 {
+		return cur, false
+	}
+	want := max(recommender.Bytes(math.Ceil(r.factor*float64(p)))+r.add, r.floor)
+	if cur.MemoryRequest == want && cur.MemoryLimit == want {
+		return cur, false
+	}
+	cur.MemoryRequest, cur.MemoryLimit = want, want
+	return cur, true
+}
+
+// RuleFit is one rule of the past-rule family and how it did.
+type RuleFit struct {
+	GiBHours float64 `json:"mem_gib_hours"`
+	Kills    int     `json:"oom_events"`
+	Factor   float64 `json:"factor"`
+	AddGiB   float64 `json:"add_gib"`
+	FloorGiB float64 `json:"floor_gib"`
+}
+
+// PastRules is the best of the past-rule family on a dataset. Each rule
+// sees only the past, but the best is chosen in hindsight from a grid, so
+// it is what the simplest past-only policies reach at most when tuned to
+// the trace itself: it is no bound on other policies.
+type PastRules struct {
+	// Allowed is the memory target's allowance of kills, as FleetCap's.
+	Allowed int `json:"allowed_oom_events"`
+	// Best is the cheapest rule with at most Allowed kills, and
+	// PerContainer the cheapest of those with no floor; nil when none
+	// is.
+	Best         *RuleFit `json:"best"`
+	PerContainer *RuleFit `json:"per_container"`
+	// KillsToBeatKRR is the fewest kills of any rule that requests fewer
+	// memory GiB-hours than krr; -1 when no rule does.
+	KillsToBeatKRR int `json:"kills_to_beat_krr"`
+	// Rules is the size of the grid.
+	Rules int `json:"rules"`
+}
+
+// pastRuleGrid spans the family: factors on the container's peak so far,
+// and additions and floors as fractions of the largest container peak of
+// the dataset.
+var pastRuleGrid = struct{ factors, adds, floors []float64 }{
+	factors: []float64{1, 1.1, 1.2, 1.35, 1.5, 1.75, 2},
+	adds:    []float64{0, 0.05, 0.1, 0.2, 0.35},
+	floors:  []float64{0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.96, 0.98, 1},
+}
+
+// bestPastRules backtests every rule of the grid on d and returns the
+// best with at most allowed kills, and the fewest kills for fewer memory
+// GiB-hours than krrGiBHours. largest is the largest container peak.
+func bestPastRules(ctx context.Context, d *backtest.Dataset, largest recommender.Bytes, allowed int, krrGiBHours float64, opts backtest.Options) (PastRules, error) {
+	var rules []*pastRule
+	for _, f := range pastRuleGrid.factors {
+		for _, a := range pastRuleGrid.adds {
+			for _, fl := range pastRuleGrid.floors {
+				rules = append(rules, &pastRule{factor: f, add: recommender.Bytes(a * float64(largest)),
+					floor: recommender.Bytes(fl * float64(largest)), seen: map[recommender.ContainerKey]recommender.Bytes{}})
+			}
+		}
+	}
+	ps := make([]backtest.Policy, len(rules))
+	for i, r := range rules {
+		ps[i] = r
+	}
+	scores, err := backtest.Run(ctx, d, ps, opts)
+	if err != nil {
+		return PastRules{}, err
+	}
+	out := PastRules{Allowed: allowed, KillsToBeatKRR: -1, Rules: len(rules)}
+	for i, s := range scores {
+		r := rules[i]
+		if s.MemGiBHours < krrGiBHours && (out.KillsToBeatKRR < 0 || s.OOMEvents < out.KillsToBeatKRR) {
+			out.KillsToBeatKRR = s.OOMEvents
+		}
+		if s.OOMEvents > allowed {
+			continue
+		}
+		fit := &RuleFit{GiBHours: s.MemGiBHours, Kills: s.OOMEvents, Factor: r.factor,
+			AddGiB: float64(r.add) / (1 << 30), FloorGiB: float64(r.floor) / (1 << 30)}
+		if out.Best == nil || fit.GiBHours < out.Best.GiBHours {
+			out.Best = fit
+		}
+		if r.floor == 0 && (out.PerContainer == nil || fit.GiBHours < out.PerContainer.GiBHours) {
+			out.PerContainer = fit
+		}
+	}
+	return out, nil
+}
+
+// sentence says in eval.md what the family reaches on dataset ds.
+func (pr PastRules) sentence(ds string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nOn %s, rules that see only the past (memory at a factor of the container's peak so far, plus an addition, at least a floor, raised at once at a kill), the best of %d chosen in hindsight, ", ds, pr.Rules)
+	fit := func(f *RuleFit) string {
+		if f == nil {
+			return "none"
+		}
+		return fmt.Sprintf("%.1f (OOM kills %d; ×%.2f, +%.1f GiB, floor %.1f GiB)", f.GiBHours, f.Kills, f.Factor, f.AddGiB, f.FloorGiB)
+	}
+	fmt.Fprintf(&b, "cost with at most %d kills: %s; with no floor, so knowing nothing of the other containers: %s. ", pr.Allowed, fit(pr.Best), fit(pr.PerContainer))
+	if pr.KillsToBeatKRR < 0 {
+		b.WriteString("No rule of the grid requests fewer GiB-hours than krr.\n")
+	} else {
+		fmt.Fprintf(&b, "To request fewer GiB-hours than krr a rule needs at least %d kills.\n", pr.KillsToBeatKRR)
+	}
+	return b.String()
 }
