@@ -142,7 +142,7 @@ type fgdEntry struct {
 }
 
 func newFGD(s *State, typical []TypicalPod) *fgd {
-	return &fgd{s: s, fm: newFragModel(s.models, typical), before: make([]float64, len(s.nodes)), beforeVer: make([]uint32, len(s.nodes))}
+	return &fgd{s: s, fm: newFragModel(s.models, s.serves, typical), before: make([]float64, len(s.nodes)), beforeVer: make([]uint32, len(s.nodes))}
 }
 
 func (f *fgd) Name() string { return FGD }

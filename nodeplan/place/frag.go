@@ -89,8 +89,9 @@ func TypicalPods(pods []cluster.Pod, popularityPct float64) []TypicalPod {
 // fragModel evaluates FGD's node fragmentation: for each typical pod, the
 // idle GPU milli of the node it could not use, weighted by its share.
 // Per GPU model of the cluster, typical pods that cannot use the model at
-// all (and pods without GPUs) find every idle milli useless, so they
-// reduce to one weight.
+// all (pods without GPUs, pods that do not allow it, every pod on a model
+// that does not serve GPU requests) find every idle milli useless, so
+// they reduce to one weight.
 type fragModel struct {
 	perModel []modelFrag
 }
@@ -108,12 +109,14 @@ type fragPod struct {
 	w           float64
 }
 
-func newFragModel(models []string, typical []TypicalPod) *fragModel {
+// newFragModel builds the model for the GPU models of a State: their
+// names, and whether each serves GPU requests.
+func newFragModel(models []string, serves []bool, typical []TypicalPod) *fragModel {
 	fm := &fragModel{perModel: make([]modelFrag, len(models))}
 	for k, name := range models {
 		mf := &fm.perModel[k]
 		for _, tp := range typical {
-			if tp.GPUs == 0 || (len(tp.Models) > 0 && !slices.Contains(tp.Models, name)) {
+			if tp.GPUs == 0 || !serves[k] || (len(tp.Models) > 0 && !slices.Contains(tp.Models, name)) {
 				mf.useless += tp.Weight
 				continue
 			}

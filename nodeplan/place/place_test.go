@@ -89,12 +89,53 @@ func TestFragMatchesDefinition(t *testing.T) {
 		{CPU: 9000, GPUs: 1, Milli: 100, Weight: 0.1},                        // lacks CPU: all idle
 		{CPU: 1000, GPUs: 1, Milli: 100, Models: []string{"X"}, Weight: 0.1}, // no access: all idle
 	}
-	fm := newFragModel([]string{"T4"}, typical)
+	fm := newFragModel([]string{"T4"}, []bool{true}, typical)
 	gpus := []int{1000, 400, 700, 0}
 	idle := 2100.0
 	want := 0.2*idle + 0.3*400 + 0.3*idle + 0.1*idle + 0.1*idle
 	require.InDelta(t, want, fm.frag(0, 8000, gpus), 1e-9)
 	require.Zero(t, fm.frag(0, 8000, []int{0, 0}), "no idle GPU, no fragment")
+
+	// The same model name, of a vendor no GPU request can use: every
+	// idle milli is fragment, for every typical pod.
+	fm = newFragModel([]string{"T4", "T4"}, []bool{true, false}, typical)
+	require.InDelta(t, want, fm.frag(0, 8000, gpus), 1e-9)
+	require.InDelta(t, idle, fm.frag(1, 8000, gpus), 1e-9)
+}
+
+// TestStateGPUVendor: a model of another vendor is interned apart from an
+// NVIDIA model of the same name, and no GPU pod fits it, even one that
+// names the model, while pods without GPUs do.
+func TestStateGPUVendor(t *testing.T) {
+	t.Parallel()
+	amd := gpuNode("amd", "X", 4, 64, 256)
+	amd.GPUResource = "amd.com/gpu"
+	s := NewState([]cluster.NodeType{amd, gpuNode("nv", "X", 4, 64, 256)})
+	require.Equal(t, []string{"X", "X"}, s.models)
+	require.Equal(t, []bool{false, true}, s.serves)
+	named := whole("named", 1, 8)
+	named.GPU.Models = []string{"X"}
+	for _, tc := range []struct {
+		pod     cluster.Pod
+		amd, nv bool
+	}{
+		{whole("w", 1, 8), false, true},
+		{share("s", 300, 2), false, true},
+		{named, false, true},
+		{cluster.Pod{Name: "cpu", CPU: 1000, Memory: recommender.GiB}, true, true},
+	} {
+		require.Equal(t, tc.amd, s.Fits(0, &tc.pod), tc.pod.Name)
+		require.Equal(t, tc.nv, s.Fits(1, &tc.pod), tc.pod.Name)
+	}
+	for _, name := range Policies() {
+		s := NewState([]cluster.NodeType{amd, gpuNode("nv", "X", 4, 64, 256)})
+		pol, err := New(name, s, Config{Typical: workload(), Seed: 3})
+		require.NoError(t, err)
+		got, ok, err := pol.Place(&cluster.Pod{Name: "p", CPU: 1000, Memory: recommender.GiB, GPU: cluster.GPURequest{Milli: 500}})
+		require.NoError(t, err)
+		require.True(t, ok, name)
+		require.Equal(t, 1, got.Node, "%s puts the share on the NVIDIA node", name)
+	}
 }
 
 // TestBaselinesChoose pins each baseline's choice on small cases worked
@@ -240,10 +281,10 @@ func TestGapValues(t *testing.T) {
 }
 
 // TestPoliciesNeverOverfillAndAlwaysPlace places random pods on random
-// nodes with every policy and checks what must hold whatever they
-// decide: no resource of any node is overdrawn, a pod is placed exactly
-// when some node fits it, on a node that fits, with the GPUs its request
-// asks for.
+// nodes (some with another vendor's GPUs) with every policy and checks
+// what must hold whatever they decide: no resource of any node is
+// overdrawn, a pod is placed exactly when some node fits it, on a node
+// that fits, with the GPUs its request asks for.
 func TestPoliciesNeverOverfillAndAlwaysPlace(t *testing.T) {
 	t.Parallel()
 	for _, name := range Policies() {
@@ -254,6 +295,11 @@ func TestPoliciesNeverOverfillAndAlwaysPlace(t *testing.T) {
 			var types []cluster.NodeType
 			for i := range 12 {
 				types = append(types, gpuNode(fmt.Sprint("n", i), models[rng.IntN(3)], []int{1, 2, 4, 8}[rng.IntN(4)], int64(8+rng.IntN(90)), int64(32+rng.IntN(400))))
+				if rng.IntN(4) == 0 {
+					// Another vendor's GPUs, under the same model names:
+					// no GPU request may use them.
+					types[i].GPUResource = "amd.com/gpu"
+				}
 			}
 			types = append(types, cluster.NodeType{Name: "cpu", Allocatable: cluster.Resources{CPU: 32000, Memory: 128 * recommender.GiB, Pods: 1001}})
 			s := NewState(types)

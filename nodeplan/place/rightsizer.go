@@ -85,7 +85,7 @@ type rsEntry struct {
 func newRightsizer(s *State, typical []TypicalPod) *rightsizer {
 	r := &rightsizer{
 		s:        s,
-		fm:       newFragModel(s.models, typical),
+		fm:       newFragModel(s.models, s.serves, typical),
 		v:        gapValues(typical, 1/fillHorizon),
 		w:        make([]float64, len(s.nodes)),
 		stranded: make([]float64, len(s.nodes)),

@@ -21,8 +21,14 @@ type Placement struct {
 // that comes first wins. Not safe for concurrent use.
 type State struct {
 	nodes []cluster.Node
-	// models are the GPU models of the nodes, interned.
+	// models are the GPU models of the nodes, interned, and serves[k]
+	// whether pods' GPU requests (nvidia.com/gpu) can use model k: a model
+	// of another vendor is interned apart, under the same name.
 	models []string
+	serves []bool
+	// foreign is set when some model does not serve GPU requests: then
+	// every GPU spec needs its allowed list.
+	foreign bool
 	// free summarises each node for the filter, in one compact array.
 	free []nodeFree
 	// version[i] is bumped by every placement on node i: policies cache
@@ -48,17 +54,25 @@ func NewState(types []cluster.NodeType) *State {
 		version: make([]uint32, len(types)),
 		specs:   map[specKey]int{},
 	}
-	idx := map[string]int{}
+	type modelKey struct{ name, resource string }
+	idx := map[modelKey]int{}
 	for i := range types {
 		t := &types[i]
 		s.nodes[i] = *cluster.NewNode(t)
 		s.model[i] = -1
 		if t.GPUs > 0 {
-			k, ok := idx[t.GPUModel]
+			mk := modelKey{name: t.GPUModel}
+			serves := t.ServesGPURequests()
+			if !serves {
+				mk.resource = t.GPUResource
+				s.foreign = true
+			}
+			k, ok := idx[mk]
 			if !ok {
 				k = len(s.models)
-				idx[t.GPUModel] = k
+				idx[mk] = k
 				s.models = append(s.models, t.GPUModel)
+				s.serves = append(s.serves, serves)
 			}
 			s.model[i] = k
 		}
@@ -159,7 +173,8 @@ type spec struct {
 	noMem        int
 	cpu, mem     int64
 	count, milli int
-	// allowed[k] says whether model k may be used; nil allows all.
+	// allowed[k] says whether model k may be used: it serves GPU requests
+	// and the pod allows it by name; nil allows all.
 	allowed []bool
 }
 
@@ -199,10 +214,10 @@ func (s *State) intern(k specKey, models []string) int {
 		}
 	}
 	sp := spec{noMem: noMem, cpu: k.cpu, mem: k.mem, count: k.count, milli: k.milli}
-	if len(models) > 0 {
+	if len(models) > 0 || (s.foreign && (k.count > 0 || k.milli > 0)) {
 		sp.allowed = make([]bool, len(s.models))
 		for m, name := range s.models {
-			sp.allowed[m] = slices.Contains(models, name)
+			sp.allowed[m] = s.serves[m] && (len(models) == 0 || slices.Contains(models, name))
 		}
 	}
 	if sp.noMem < 0 {
