@@ -42,11 +42,16 @@ func (*oracle) RecordOOM(recommender.OOMEvent) error      { return nil }
 func (*oracle) UpsertWorkload(recommender.Workload) error { return nil }
 
 func (o *oracle) Decide(k recommender.ContainerKey, _ time.Time, cur backtest.Applied) (backtest.Applied, bool) {
-	p := o.peak[k]
-	if p == 0 || (cur.MemoryRequest == p && cur.MemoryLimit == p) {
+	return sized(cur, o.peak[k])
+}
+
+// sized applies want as memory request and limit, the references' way; a
+// zero want, or the size already applied, is no change.
+func sized(cur backtest.Applied, want recommender.Bytes) (backtest.Applied, bool) {
+	if want == 0 || (cur.MemoryRequest == want && cur.MemoryLimit == want) {
 		return cur, false
 	}
-	cur.MemoryRequest, cur.MemoryLimit = p, p
+	cur.MemoryRequest, cur.MemoryLimit = want, want
 	return cur, true
 }
 
@@ -80,15 +85,13 @@ func (f *fleetCap) RecordOOM(e recommender.OOMEvent) error {
 }
 
 func (f *fleetCap) Decide(k recommender.ContainerKey, _ time.Time, cur backtest.Applied) (backtest.Applied, bool) {
-	want := f.size
-	if f.killed[k] {
-		want = f.peak[k]
-	}
-	if f.peak[k] == 0 || (cur.MemoryRequest == want && cur.MemoryLimit == want) {
+	switch {
+	case f.peak[k] == 0: // no memory seen, ever
 		return cur, false
+	case f.killed[k]:
+		return sized(cur, f.peak[k])
 	}
-	cur.MemoryRequest, cur.MemoryLimit = want, want
-	return cur, true
+	return sized(cur, f.size)
 }
 
 // FleetCap is the cheapest fleet-wide memory size with at most Allowed
@@ -168,12 +171,7 @@ func (r *pastRule) Decide(k recommender.ContainerKey, _ time.Time, cur backtest.
 	if p == 0 {
 		return cur, false
 	}
-	want := max(recommender.Bytes(math.Ceil(r.factor*float64(p)))+r.add, r.floor)
-	if cur.MemoryRequest == want && cur.MemoryLimit == want {
-		return cur, false
-	}
-	cur.MemoryRequest, cur.MemoryLimit = want, want
-	return cur, true
+	return sized(cur, max(recommender.Bytes(math.Ceil(r.factor*float64(p)))+r.add, r.floor))
 }
 
 // RuleFit is one rule of the past-rule family and how it did.
