@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/rightsizer/rightsizer/internal/errtext"
 )
 
 // MilliCPU is an amount of CPU in thousandths of a core (Kubernetes "m").
@@ -164,7 +166,7 @@ func (k ContainerKey) Validate() error {
 
 func validKeyPart(name, v string, optional bool) error {
 	if err := validateKeyPart(v, optional); err != nil {
-		return fmt.Errorf("%w: %s %q: %w", ErrInvalidKey, name, truncate(v, 64), err)
+		return fmt.Errorf("%w: %s %q: %w", ErrInvalidKey, name, errtext.Clip(v), err)
 	}
 	return nil
 }
@@ -285,12 +287,4 @@ func (w *Workload) Container(name string) (ContainerSpec, bool) {
 		}
 	}
 	return ContainerSpec{}, false
-}
-
-// truncate shortens s to at most n bytes for use in error messages.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

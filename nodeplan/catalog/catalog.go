@@ -13,11 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/rightsizer/rightsizer/internal/errtext"
 	"github.com/rightsizer/rightsizer/internal/quantity"
 	"github.com/rightsizer/rightsizer/recommender"
 )
@@ -239,7 +238,7 @@ func (e *ParseError) Error() string {
 		b.WriteString(", " + e.Path)
 	}
 	if e.Instance != "" {
-		fmt.Fprintf(&b, " (instance %q)", clip(e.Instance))
+		fmt.Fprintf(&b, " (instance %q)", errtext.Clip(e.Instance))
 	}
 	return b.String() + ": " + e.Err.Error()
 }
@@ -352,7 +351,7 @@ func readHeader(header []string, file string) (map[string]int, string, error) {
 	idx := make(map[string]int, len(columns)+2)
 	var errs []error
 	fail := func(col string, err error) {
-		errs = append(errs, &ParseError{File: file, Line: 1, Column: clipKey(col), Err: err})
+		errs = append(errs, &ParseError{File: file, Line: 1, Column: errtext.Key(col), Err: err})
 	}
 	regions := map[string]string{} // prefix → region
 	for i, name := range header {
@@ -362,7 +361,7 @@ func readHeader(header []string, file string) (map[string]int, string, error) {
 				continue
 			}
 			if first, dup := regions[prefix]; dup {
-				fail(name, fmt.Errorf("second price column (first %s%s)", prefix, clip(first)))
+				fail(name, fmt.Errorf("second price column (first %s%s)", prefix, errtext.Clip(first)))
 				continue
 			}
 			regions[prefix] = rg
@@ -387,7 +386,7 @@ func readHeader(header []string, file string) (map[string]int, string, error) {
 		fail(priceColumnPrefix+"<region>", errors.New("missing column"))
 	}
 	if spot, ok := regions[spotColumnPrefix]; ok && region != "" && spot != region {
-		fail(spotColumnPrefix+spot, fmt.Errorf("region %q differs from the on-demand column's %s%s", clip(spot), priceColumnPrefix, clip(region)))
+		fail(spotColumnPrefix+spot, fmt.Errorf("region %q differs from the on-demand column's %s%s", errtext.Clip(spot), priceColumnPrefix, errtext.Clip(region)))
 	}
 	return idx, region, errors.Join(errs...)
 }
@@ -407,7 +406,7 @@ func priceColumn(name string) (prefix, region string, ok bool) {
 // a re-read of the plan's catalog must read the same code.
 func checkRegion(rg string) error {
 	if !validName(rg) {
-		return fmt.Errorf("region %q: want a-z, 0-9 and '-', 1 to %d long", clip(rg), maxNameLen)
+		return fmt.Errorf("region %q: want a-z, 0-9 and '-', 1 to %d long", errtext.Clip(rg), maxNameLen)
 	}
 	return nil
 }
@@ -466,7 +465,7 @@ func (r *row) int(col string, lo, hi int64, optional bool) int64 {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || !decimal(s, false) || v < lo || v > hi {
-		r.fail(col, "want an integer in [%d, %d], got %q", lo, hi, clip(s))
+		r.fail(col, "want an integer in [%d, %d], got %q", lo, hi, errtext.Clip(s))
 		return 0
 	}
 	return v
@@ -478,7 +477,7 @@ func (r *row) quantity(col string, milli bool, hi int64) int64 {
 	s := r.field(col)
 	q, err := quantity.Parse(s)
 	if err != nil {
-		r.fail(col, "want a Kubernetes quantity, got %q", clip(s))
+		r.fail(col, "want a Kubernetes quantity, got %q", errtext.Clip(s))
 		return 0
 	}
 	limit := resource.NewQuantity(hi, resource.BinarySI)
@@ -486,7 +485,7 @@ func (r *row) quantity(col string, milli bool, hi int64) int64 {
 		limit = resource.NewMilliQuantity(hi, resource.DecimalSI)
 	}
 	if q.Sign() <= 0 || q.Cmp(*limit) > 0 {
-		r.fail(col, "want a quantity in (0, %s], got %q", limit, clip(s))
+		r.fail(col, "want a quantity in (0, %s], got %q", limit, errtext.Clip(s))
 		return 0
 	}
 	if milli {
@@ -504,14 +503,14 @@ func parseRow(r *row) Instance {
 		GPUName: r.field("gpu_name"),
 	}
 	if !validName(in.Family) {
-		r.fail("family", "want a name of [a-z0-9-], 1 to 63 long, starting and ending with a letter or digit, got %q", clip(in.Family))
+		r.fail("family", "want a name of [a-z0-9-], 1 to 63 long, starting and ending with a letter or digit, got %q", errtext.Clip(in.Family))
 	} else if rest, ok := strings.CutPrefix(in.Name, in.Family+"."); !ok || !validName(rest) {
-		r.fail("name", "want %s.<size>, got %q", in.Family, clip(in.Name))
+		r.fail("name", "want %s.<size>, got %q", in.Family, errtext.Clip(in.Name))
 	} else if len(in.Name) > maxNameLen {
 		r.fail("name", "want at most %d bytes (a label value), got %d", maxNameLen, len(in.Name))
 	}
 	if in.Arch != "amd64" && in.Arch != "arm64" {
-		r.fail("arch", "want amd64 or arm64, got %q", clip(in.Arch))
+		r.fail("arch", "want amd64 or arm64, got %q", errtext.Clip(in.Arch))
 	}
 	in.VCPU = int(r.int("vcpu", 1, maxVCPU, false))
 	memMiB := r.int("mem_mib", 1, maxMemoryMiB, false)
@@ -523,11 +522,11 @@ func parseRow(r *row) Instance {
 	in.GPUMemory = recommender.Bytes(gpuMiB) * recommender.MiB
 	switch {
 	case in.GPUs > 0 && (in.GPUName == "" || !validName(in.GPUName)):
-		r.fail("gpu_name", "want a GPU name of [a-z0-9-] for %d GPUs, got %q", in.GPUs, clip(in.GPUName))
+		r.fail("gpu_name", "want a GPU name of [a-z0-9-] for %d GPUs, got %q", in.GPUs, errtext.Clip(in.GPUName))
 	case in.GPUs > 0 && gpuMiB == 0:
-		r.fail("gpu_mem_mib", "want the memory of its %d GPUs, got %q", in.GPUs, clip(r.field("gpu_mem_mib")))
+		r.fail("gpu_mem_mib", "want the memory of its %d GPUs, got %q", in.GPUs, errtext.Clip(r.field("gpu_mem_mib")))
 	case in.GPUs == 0 && (in.GPUName != "" || gpuMiB != 0):
-		r.fail("gpu_count", "want a GPU count with gpu_name %q and gpu_mem_mib %q", clip(in.GPUName), clip(r.field("gpu_mem_mib")))
+		r.fail("gpu_count", "want a GPU count with gpu_name %q and gpu_mem_mib %q", errtext.Clip(in.GPUName), errtext.Clip(r.field("gpu_mem_mib")))
 	case in.GPUs > 0:
 		in.GPUModel = ModelName(in.GPUName, gpuMiB)
 	}
@@ -561,7 +560,7 @@ func (r *row) price(prefix string, optional bool) float64 {
 	}
 	p, ok := parsePrice(s)
 	if !ok {
-		r.fail(prefix+"<region>", "want a price in USD per hour in (0, %g], got %q", float64(maxPrice), clip(s))
+		r.fail(prefix+"<region>", "want a price in USD per hour in (0, %g], got %q", float64(maxPrice), errtext.Clip(s))
 	}
 	return p
 }
@@ -574,31 +573,6 @@ func parsePrice(s string) (float64, bool) {
 		return 0, false
 	}
 	return p, true
-}
-
-// clip shortens a value from a file for an error message: at most 64
-// bytes, cut on a UTF-8 boundary, with "…" when cut.
-func clip(s string) string {
-	const n = 64
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…"
-}
-
-// clipKey is clip for a column name or key that goes into an error
-// bare: one with a byte that is not printable (a control byte, bad
-// UTF-8) is quoted so that the message stays one readable line.
-func clipKey(s string) string {
-	s = clip(s)
-	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-		return strconv.Quote(s)
-	}
-	return s
 }
 
 // decimal reports whether s is plain decimal digits, with one '.' when

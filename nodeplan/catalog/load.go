@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/rightsizer/rightsizer/internal/errtext"
 )
 
 // MaxFileBytes bounds a catalog or price overrides file read by Load,
@@ -204,7 +206,7 @@ func mapping(n *yaml.Node, at func(line int, path string, err error) *ParseError
 
 // join appends a key to a YAML path.
 func join(path, key string) string {
-	key = clipKey(key)
+	key = errtext.Key(key)
 	if path == "" || key == "" {
 		return path + key
 	}
@@ -235,7 +237,7 @@ func nodeKind(n *yaml.Node) string {
 		if n.Tag == "!!null" {
 			return "null"
 		}
-		return strconv.Quote(clip(n.Value))
+		return strconv.Quote(errtext.Clip(n.Value))
 	}
 	return "nothing"
 }
@@ -329,7 +331,7 @@ func parseYAMLCatalog(data []byte, file string) (*Catalog, error) {
 				c.region, regionLine = rg, p.line
 			case rg != c.region:
 				regionErrs = append(regionErrs, at(p.line, join(r.path, p.key),
-					fmt.Errorf("region %q differs from %q (line %d): a catalog has one region", clip(rg), clip(c.region), regionLine)))
+					fmt.Errorf("region %q differs from %q (line %d): a catalog has one region", errtext.Clip(rg), errtext.Clip(c.region), regionLine)))
 			}
 		}
 		if item.Kind == yaml.MappingNode {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/rightsizer/rightsizer/internal/errtext"
 )
 
 // Overrides change a catalog's prices (Catalog.WithOverrides): the prices
@@ -67,14 +69,14 @@ func (o Overrides) Validate() error {
 	for _, name := range slices.Sorted(maps.Keys(o.Prices)) {
 		p := o.Prices[name]
 		if !validInstanceName(name) {
-			errs = append(errs, fmt.Errorf("price override for %q, which is not an instance type name such as m5.large", clip(name)))
+			errs = append(errs, fmt.Errorf("price override for %q, which is not an instance type name such as m5.large", errtext.Clip(name)))
 		}
 		for _, v := range []struct {
 			kind  string
 			price float64
 		}{{"on-demand", p.OnDemand}, {"spot", p.Spot}} {
 			if !(v.price >= 0 && v.price <= maxPrice) {
-				errs = append(errs, fmt.Errorf("instance type %q: %s price %v: want USD per hour in [0, %g]", clip(name), v.kind, v.price, float64(maxPrice)))
+				errs = append(errs, fmt.Errorf("instance type %q: %s price %v: want USD per hour in [0, %g]", errtext.Clip(name), v.kind, v.price, float64(maxPrice)))
 			}
 		}
 	}
@@ -96,7 +98,7 @@ func (c *Catalog) WithOverrides(o Overrides) (*Catalog, error) {
 	var unknown errorList
 	for _, name := range slices.Sorted(maps.Keys(o.Prices)) {
 		if _, ok := c.byName[name]; !ok {
-			unknown.add(fmt.Errorf("price override for instance type %q, which is not in the catalog", clip(name)))
+			unknown.add(fmt.Errorf("price override for instance type %q, which is not in the catalog", errtext.Clip(name)))
 		}
 	}
 	if err := unknown.err(); err != nil {
@@ -181,7 +183,7 @@ func addEntry(o *Overrides, e overrideEntry, first map[string]int, fail func(col
 	var p PriceOverride
 	bad := false
 	if !validInstanceName(e.name) {
-		fail("name", fmt.Errorf("want an instance type name such as m5.large, got %q", clip(e.name)))
+		fail("name", fmt.Errorf("want an instance type name such as m5.large, got %q", errtext.Clip(e.name)))
 		bad = true
 	}
 	for _, v := range []struct {
@@ -194,7 +196,7 @@ func addEntry(o *Overrides, e overrideEntry, first map[string]int, fail func(col
 		}
 		price, ok := parsePrice(v.s)
 		if !ok {
-			fail(v.col, fmt.Errorf("want a price in USD per hour in (0, %g], got %q", float64(maxPrice), clip(v.s)))
+			fail(v.col, fmt.Errorf("want a price in USD per hour in (0, %g], got %q", float64(maxPrice), errtext.Clip(v.s)))
 			bad = true
 		}
 		*v.dst = price
@@ -207,7 +209,7 @@ func addEntry(o *Overrides, e overrideEntry, first map[string]int, fail func(col
 		return
 	}
 	if l, dup := first[e.name]; dup {
-		fail("name", fmt.Errorf("repeated instance type %q (first at line %d)", clip(e.name), l))
+		fail("name", fmt.Errorf("repeated instance type %q (first at line %d)", errtext.Clip(e.name), l))
 		return
 	}
 	first[e.name] = e.line
@@ -232,9 +234,9 @@ func parseOverridesCSV(data []byte, file string) (Overrides, error) {
 		_, dup := idx[h]
 		switch {
 		case !slices.Contains(overrideColumns, h):
-			errs = append(errs, fail(1, clip(h), errors.New("unknown column: want name, price_od, price_spot")))
+			errs = append(errs, fail(1, errtext.Clip(h), errors.New("unknown column: want name, price_od, price_spot")))
 		case dup:
-			errs = append(errs, fail(1, clip(h), errors.New("duplicate column")))
+			errs = append(errs, fail(1, errtext.Clip(h), errors.New("duplicate column")))
 		default:
 			idx[h] = i
 		}
@@ -313,7 +315,7 @@ func parseDiscount(n *yaml.Node) (float64, error) {
 	}
 	d, err := strconv.ParseFloat(s, 64)
 	if err != nil || !decimal(s, true) || !(d >= 0 && d < 1) {
-		return 0, fmt.Errorf("want a fraction in [0, 1), got %q", clip(s))
+		return 0, fmt.Errorf("want a fraction in [0, 1), got %q", errtext.Clip(s))
 	}
 	return d, nil
 }

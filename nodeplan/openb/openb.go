@@ -36,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rightsizer/rightsizer/internal/errtext"
 	"github.com/rightsizer/rightsizer/nodeplan/cluster"
 	"github.com/rightsizer/rightsizer/recommender"
 )
@@ -204,12 +205,12 @@ func (t *table) int(col string, hi int64) (int64, error) {
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return 0, t.errorf(col, "%q is not a non-negative integer", truncate(s))
+			return 0, t.errorf(col, "%q is not a non-negative integer", errtext.Clip(s))
 		}
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v > hi {
-		return 0, t.errorf(col, "%s is out of range 0..%d", truncate(s), hi)
+		return 0, t.errorf(col, "%s is out of range 0..%d", errtext.Clip(s), hi)
 	}
 	return v, nil
 }
@@ -235,13 +236,6 @@ func (t *table) name(col string) (string, error) {
 		return "", t.errorf(col, "name %q has control characters", s)
 	}
 	return s, nil
-}
-
-func truncate(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "…"
-	}
-	return s
 }
 
 // ReadPods reads a pod list (openb_pod_list_*.csv) in file order. Memory
@@ -312,11 +306,11 @@ func (t *table) pod() (cluster.Pod, error) {
 	}
 	if spec := t.str(colGPUSpec); spec != "" {
 		if num == 0 {
-			return p, t.errorf(colGPUSpec, "GPU models %q for a pod without GPUs", truncate(spec))
+			return p, t.errorf(colGPUSpec, "GPU models %q for a pod without GPUs", errtext.Clip(spec))
 		}
 		for m := range strings.SplitSeq(spec, "|") {
 			if m == "" || strings.ContainsFunc(m, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-				return p, t.errorf(colGPUSpec, "bad GPU model %q in %q", m, truncate(spec))
+				return p, t.errorf(colGPUSpec, "bad GPU model %q in %q", m, errtext.Clip(spec))
 			}
 			p.GPU.Models = append(p.GPU.Models, m)
 		}
@@ -384,9 +378,9 @@ func (t *table) node() (cluster.NodeType, error) {
 	case gpus > 0 && model == "":
 		return n, t.errorf(colModel, "no GPU model for %d GPUs", gpus)
 	case gpus == 0 && model != "":
-		return n, t.errorf(colModel, "GPU model %q for a node without GPUs", truncate(model))
+		return n, t.errorf(colModel, "GPU model %q for a node without GPUs", errtext.Clip(model))
 	case strings.ContainsFunc(model, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '|' }):
-		return n, t.errorf(colModel, "bad GPU model %q", truncate(model))
+		return n, t.errorf(colModel, "bad GPU model %q", errtext.Clip(model))
 	}
 	n.Allocatable = cluster.Resources{CPU: recommender.MilliCPU(cpu), Memory: recommender.Bytes(mem) * recommender.MiB, Pods: PodSlots}
 	n.GPUs, n.GPUModel = int(gpus), model

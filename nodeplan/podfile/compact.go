@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	kjson "sigs.k8s.io/json"
 
+	"github.com/rightsizer/rightsizer/internal/errtext"
 	"github.com/rightsizer/rightsizer/internal/quantity"
 	"github.com/rightsizer/rightsizer/kube/podspec"
 	"github.com/rightsizer/rightsizer/nodeplan/cluster"
@@ -191,7 +192,7 @@ func rawQuantity(raw json.RawMessage) (resource.Quantity, error) {
 		}
 	case strings.HasPrefix(s, "-"), s != "" && s[0] >= '0' && s[0] <= '9': // a JSON number
 	default:
-		return resource.Quantity{}, fmt.Errorf("%s is not a quantity: want e.g. 500m or 1Gi", quote(s))
+		return resource.Quantity{}, fmt.Errorf("%s is not a quantity: want e.g. 500m or 1Gi", errtext.Quote(s))
 	}
 	return parseQuantity(s)
 }
@@ -202,11 +203,11 @@ func parseQuantity(s string) (resource.Quantity, error) {
 	q, err := quantity.Parse(s)
 	switch {
 	case errors.Is(err, quantity.ErrTooLong):
-		return q, fmt.Errorf("%s is not a quantity: %d bytes long, more than %d", quote(s), len(s), quantity.MaxBytes)
+		return q, fmt.Errorf("%s is not a quantity: %d bytes long, more than %d", errtext.Quote(s), len(s), quantity.MaxBytes)
 	case errors.Is(err, quantity.ErrExponent):
-		return q, fmt.Errorf("%s is out of range: its exponent is beyond ±%d", quote(s), quantity.MaxExponent)
+		return q, fmt.Errorf("%s is out of range: its exponent is beyond ±%d", errtext.Quote(s), quantity.MaxExponent)
 	case err != nil:
-		return q, fmt.Errorf("%s is not a quantity: want e.g. 500m or 1Gi", quote(s))
+		return q, fmt.Errorf("%s is not a quantity: want e.g. 500m or 1Gi", errtext.Quote(s))
 	}
 	return q, nil
 }
@@ -229,10 +230,10 @@ func convert[T any](raw json.RawMessage, conv func(resource.Quantity) (T, error)
 // one, or one beyond MaxPodCPU, is an error quoting it.
 func CPUOf(q resource.Quantity) (recommender.MilliCPU, error) {
 	if q.Sign() < 0 {
-		return 0, fmt.Errorf("%s is negative", quote(q.String()))
+		return 0, fmt.Errorf("%s is negative", errtext.Quote(q.String()))
 	}
 	if q.AsApproximateFloat64() > float64(MaxPodCPU)/1000 || q.MilliValue() > int64(MaxPodCPU) {
-		return 0, fmt.Errorf("%s is more than %d cores", quote(q.String()), MaxPodCPU/1000)
+		return 0, fmt.Errorf("%s is more than %d cores", errtext.Quote(q.String()), MaxPodCPU/1000)
 	}
 	return recommender.MilliCPU(q.MilliValue()), nil
 }
@@ -241,10 +242,10 @@ func CPUOf(q resource.Quantity) (recommender.MilliCPU, error) {
 // one, or one beyond MaxPodMemory, is an error quoting it.
 func MemoryOf(q resource.Quantity) (recommender.Bytes, error) {
 	if q.Sign() < 0 {
-		return 0, fmt.Errorf("%s is negative", quote(q.String()))
+		return 0, fmt.Errorf("%s is negative", errtext.Quote(q.String()))
 	}
 	if q.AsApproximateFloat64() > float64(MaxPodMemory) || q.Value() > int64(MaxPodMemory) {
-		return 0, fmt.Errorf("%s is more than 1Pi", quote(q.String()))
+		return 0, fmt.Errorf("%s is more than 1Pi", errtext.Quote(q.String()))
 	}
 	return recommender.Bytes(q.Value()), nil
 }
@@ -252,13 +253,13 @@ func MemoryOf(q resource.Quantity) (recommender.Bytes, error) {
 // gpusOf converts a whole-GPU quantity to a count.
 func gpusOf(q resource.Quantity) (int, error) {
 	if q.Sign() < 0 {
-		return 0, fmt.Errorf("%s is negative", quote(q.String()))
+		return 0, fmt.Errorf("%s is negative", errtext.Quote(q.String()))
 	}
 	if q.AsApproximateFloat64() > MaxPodGPUs || q.Value() > MaxPodGPUs {
-		return 0, fmt.Errorf("%s is more than %d GPUs", quote(q.String()), MaxPodGPUs)
+		return 0, fmt.Errorf("%s is more than %d GPUs", errtext.Quote(q.String()), MaxPodGPUs)
 	}
 	if q.MilliValue()%1000 != 0 {
-		return 0, fmt.Errorf("%s is not a whole number of GPUs", quote(q.String()))
+		return 0, fmt.Errorf("%s is not a whole number of GPUs", errtext.Quote(q.String()))
 	}
 	return int(q.Value()), nil
 }
@@ -268,10 +269,10 @@ func gpusOf(q resource.Quantity) (int, error) {
 func checkSelector(sel map[string]string) (map[string]string, error) {
 	for _, k := range slices.Sorted(maps.Keys(sel)) {
 		if msgs := content.IsLabelKey(k); len(msgs) > 0 {
-			return nil, fmt.Errorf("nodeSelector key %s: %s", quote(k), msgs[0])
+			return nil, fmt.Errorf("nodeSelector key %s: %s", errtext.Quote(k), msgs[0])
 		}
 		if msgs := content.IsLabelValue(sel[k]); len(msgs) > 0 {
-			return nil, fmt.Errorf("nodeSelector[%s] value %s: %s", k, quote(sel[k]), msgs[0])
+			return nil, fmt.Errorf("nodeSelector[%s] value %s: %s", k, errtext.Quote(sel[k]), msgs[0])
 		}
 	}
 	if len(sel) == 0 {
@@ -285,28 +286,28 @@ func checkSelector(sel map[string]string) (map[string]string, error) {
 func checkToleration(t cluster.Toleration) error {
 	if t.Key != "" {
 		if msgs := content.IsLabelKey(t.Key); len(msgs) > 0 {
-			return fmt.Errorf("key %s: %s", quote(t.Key), msgs[0])
+			return fmt.Errorf("key %s: %s", errtext.Quote(t.Key), msgs[0])
 		}
 	}
 	switch t.Operator {
 	case "", "Equal":
 		if t.Key == "" {
-			return fmt.Errorf("operator %s needs a key: only Exists may have none", quote(t.Operator))
+			return fmt.Errorf("operator %s needs a key: only Exists may have none", errtext.Quote(t.Operator))
 		}
 		if msgs := content.IsLabelValue(t.Value); len(msgs) > 0 {
-			return fmt.Errorf("value %s: %s", quote(t.Value), msgs[0])
+			return fmt.Errorf("value %s: %s", errtext.Quote(t.Value), msgs[0])
 		}
 	case "Exists":
 		if t.Value != "" {
-			return fmt.Errorf("operator Exists takes no value, got %s", quote(t.Value))
+			return fmt.Errorf("operator Exists takes no value, got %s", errtext.Quote(t.Value))
 		}
 	default:
-		return fmt.Errorf("operator %s: want Equal or Exists", quote(t.Operator))
+		return fmt.Errorf("operator %s: want Equal or Exists", errtext.Quote(t.Operator))
 	}
 	switch t.Effect {
 	case "", "NoSchedule", "PreferNoSchedule", "NoExecute":
 	default:
-		return fmt.Errorf("effect %s: want NoSchedule, PreferNoSchedule or NoExecute", quote(t.Effect))
+		return fmt.Errorf("effect %s: want NoSchedule, PreferNoSchedule or NoExecute", errtext.Quote(t.Effect))
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kjson "sigs.k8s.io/json"
 
+	"github.com/rightsizer/rightsizer/internal/errtext"
 	"github.com/rightsizer/rightsizer/kube/podspec"
 	"github.com/rightsizer/rightsizer/nodeplan/cluster"
 	"github.com/rightsizer/rightsizer/recommender"
@@ -61,7 +62,7 @@ func (b *builder) list(where string, h kubeHead, data []byte) error {
 	itemKind := strings.TrimSuffix(h.Kind, "List")
 	if itemKind == "" {
 		if h.APIVersion != "v1" {
-			return fmt.Errorf("%s: List of apiVersion %s: want v1", where, quote(h.APIVersion))
+			return fmt.Errorf("%s: List of apiVersion %s: want v1", where, errtext.Quote(h.APIVersion))
 		}
 	} else {
 		want, ok := apiVersions[itemKind]
@@ -69,7 +70,7 @@ func (b *builder) list(where string, h kubeHead, data []byte) error {
 			return unknownKind(where, h)
 		}
 		if h.APIVersion != want {
-			return fmt.Errorf("%s: %s of apiVersion %s: want %s", where, h.Kind, quote(h.APIVersion), want)
+			return fmt.Errorf("%s: %s of apiVersion %s: want %s", where, h.Kind, errtext.Quote(h.APIVersion), want)
 		}
 	}
 	var l kubeList
@@ -95,7 +96,7 @@ func (b *builder) list(where string, h kubeHead, data []byte) error {
 			return fmt.Errorf("%s: no kind", at)
 		}
 		if strings.HasSuffix(ih.Kind, "List") {
-			return fmt.Errorf("%s: a %s inside a %s", at, quote(ih.Kind), h.Kind)
+			return fmt.Errorf("%s: a %s inside a %s", at, errtext.Quote(ih.Kind), h.Kind)
 		}
 		if err := b.object(at, ih, raw); err != nil {
 			return err
@@ -111,7 +112,7 @@ func (b *builder) object(where string, h kubeHead, data []byte) error {
 		return unknownKind(where, h)
 	}
 	if h.APIVersion != want {
-		return fmt.Errorf("%s: %s of apiVersion %s: want %s", where, h.Kind, quote(h.APIVersion), want)
+		return fmt.Errorf("%s: %s of apiVersion %s: want %s", where, h.Kind, errtext.Quote(h.APIVersion), want)
 	}
 	var (
 		meta     *metav1.ObjectMeta
@@ -220,7 +221,7 @@ func unknownKind(where string, h kubeHead) error {
 		hint = "; give the Jobs it makes instead"
 	}
 	return fmt.Errorf("%s: kind %s (apiVersion %s) holds no pods to plan: want Pod, Deployment, StatefulSet, ReplicaSet, Job, DaemonSet, a List of them, or a pod list (pods:)%s",
-		where, quote(h.Kind), quote(h.APIVersion), hint)
+		where, errtext.Quote(h.Kind), errtext.Quote(h.APIVersion), hint)
 }
 
 // suspectQuantity finds text in a JSON document that may be a quantity
@@ -318,7 +319,7 @@ func checkQuantity(v any) error {
 		_, err := parseQuantity(v.String())
 		return err
 	}
-	return fmt.Errorf("%s is not a quantity: want e.g. 500m or 1Gi", quote(fmt.Sprint(v)))
+	return fmt.Errorf("%s is not a quantity: want e.g. 500m or 1Gi", errtext.Quote(fmt.Sprint(v)))
 }
 
 // The resources a pod spec's requests are read for.
@@ -385,7 +386,7 @@ func containerRequests(c *corev1.Container) (v vec, has [nRes]bool, err error) {
 			return v, has, fmt.Errorf("resources.%s.%s: %w", field, name, err)
 		}
 		if r == resGPU && hasLim && q.Cmp(lim) != 0 {
-			return v, has, fmt.Errorf("resources: %s requests %s and limits %s differ; Kubernetes needs them equal", name, quote(q.String()), quote(lim.String()))
+			return v, has, fmt.Errorf("resources: %s requests %s and limits %s differ; Kubernetes needs them equal", name, errtext.Quote(q.String()), errtext.Quote(lim.String()))
 		}
 		has[r] = true
 	}
@@ -404,7 +405,7 @@ func podOf(spec *corev1.PodSpec) (cluster.Pod, error) {
 		c := &spec.Containers[i]
 		v, h, err := containerRequests(c)
 		if err != nil {
-			return cluster.Pod{}, fmt.Errorf("container %s: %w", quote(c.Name), err)
+			return cluster.Pod{}, fmt.Errorf("container %s: %w", errtext.Quote(c.Name), err)
 		}
 		sum = sum.add(v)
 		for r := range h {
@@ -416,7 +417,7 @@ func podOf(spec *corev1.PodSpec) (cluster.Pod, error) {
 		c := &spec.InitContainers[i]
 		v, h, err := containerRequests(c)
 		if err != nil {
-			return cluster.Pod{}, fmt.Errorf("init container %s: %w", quote(c.Name), err)
+			return cluster.Pod{}, fmt.Errorf("init container %s: %w", errtext.Quote(c.Name), err)
 		}
 		for r := range h {
 			has[r] = has[r] || h[r]

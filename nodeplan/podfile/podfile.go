@@ -62,6 +62,7 @@ import (
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/rightsizer/rightsizer/internal/errtext"
 	"github.com/rightsizer/rightsizer/nodeplan/cluster"
 	"github.com/rightsizer/rightsizer/recommender"
 )
@@ -497,29 +498,16 @@ func checkName(what, s string, maxBytes int) error {
 	case s == "":
 		return fmt.Errorf("%s is missing", what)
 	case len(s) > maxBytes:
-		return fmt.Errorf("%s %s is %d bytes long, more than %d", what, quote(s), len(s), maxBytes)
+		return fmt.Errorf("%s %s is %d bytes long, more than %d", what, errtext.Quote(s), len(s), maxBytes)
 	case !utf8.ValidString(s):
-		return fmt.Errorf("%s %s is not valid UTF-8", what, quote(s))
+		return fmt.Errorf("%s %s is not valid UTF-8", what, errtext.Quote(s))
 	}
 	for _, r := range s {
 		if !unicode.IsGraphic(r) || unicode.IsSpace(r) || r == '/' {
-			return fmt.Errorf("%s %s holds %q: want no spaces, control characters or '/'", what, quote(s), r)
+			return fmt.Errorf("%s %s holds %q: want no spaces, control characters or '/'", what, errtext.Quote(s), r)
 		}
 	}
 	return nil
-}
-
-// quote quotes s for an error message, cut to 64 bytes.
-func quote(s string) string {
-	const keep = 64
-	if len(s) <= keep {
-		return strconv.Quote(s)
-	}
-	cut := keep
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strconv.Quote(s[:cut]) + "…"
 }
 
 // jsonTypeError matches encoding/json's type errors, which name Go types.

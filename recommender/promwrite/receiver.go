@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"k8s.io/utils/clock"
 
+	"github.com/rightsizer/rightsizer/internal/errtext"
 	"github.com/rightsizer/rightsizer/recommender"
 	"github.com/rightsizer/rightsizer/recommender/internal/promseries"
 )
@@ -261,28 +262,20 @@ func checkHeaders(h http.Header) *requestError {
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return badRequest("Content-Type %q: %v", truncate(ct), err)
+		return badRequest("Content-Type %q: %v", errtext.Clip(ct), err)
 	}
 	if mt != "application/x-protobuf" {
-		return badRequest("Content-Type %q: want application/x-protobuf", truncate(ct))
+		return badRequest("Content-Type %q: want application/x-protobuf", errtext.Clip(ct))
 	}
 	if p, ok := params["proto"]; ok && p != "prometheus.WriteRequest" {
 		// Remote-write 2.0 says to answer 415 so the sender can fall back.
 		return &requestError{code: http.StatusUnsupportedMediaType,
-			msg: fmt.Sprintf("message %q is not supported: this receiver speaks remote-write 1.0 (prometheus.WriteRequest)", truncate(p))}
+			msg: fmt.Sprintf("message %q is not supported: this receiver speaks remote-write 1.0 (prometheus.WriteRequest)", errtext.Clip(p))}
 	}
 	if enc := h.Get("Content-Encoding"); !strings.EqualFold(enc, "snappy") {
-		return badRequest("Content-Encoding %q: want snappy (block format)", truncate(enc))
+		return badRequest("Content-Encoding %q: want snappy (block format)", errtext.Clip(enc))
 	}
 	return nil
-}
-
-// truncate bounds an echoed header value in a message.
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }
 
 // decode reads, decompresses and unmarshals the body into sc and returns

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/rightsizer/rightsizer/internal/errtext"
 )
 
 // MaxLineBytes is the longest line, in bytes without its line ending, that
@@ -127,7 +129,7 @@ func newTable(r io.Reader, path string, sep byte, budget *rowBudget) (*table, er
 	seen := make(map[string]bool, len(cols))
 	for _, c := range cols {
 		if seen[c] {
-			return nil, fmt.Errorf("read %s: %w: column %q appears twice", path, ErrBadHeader, truncate(c, 64))
+			return nil, fmt.Errorf("read %s: %w: column %q appears twice", path, ErrBadHeader, errtext.Clip(c))
 		}
 		seen[c] = true
 	}
@@ -271,12 +273,4 @@ func checkValue(v, maximum float64) SkipReason {
 func unixNanos(sec float64) int64 {
 	whole, frac := math.Modf(sec)
 	return int64(whole)*nanosPerSecond + int64(math.Round(frac*float64(nanosPerSecond)))
-}
-
-// truncate shortens s to at most n bytes for use in error messages.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
