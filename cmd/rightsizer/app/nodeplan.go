@@ -145,7 +145,7 @@ func runNodePlan(ctx context.Context, w io.Writer, o *planOptions, log *slog.Log
 	if err != nil {
 		return err
 	}
-	cat, types, err := nodeTypes(&o.node, pods.daemonSets)
+	cat, types, dropped, err := nodeTypes(&o.node, pods.daemonSets)
 	if err != nil {
 		return err
 	}
@@ -166,6 +166,9 @@ func runNodePlan(ctx context.Context, w io.Writer, o *planOptions, log *slog.Log
 			return fmt.Errorf("plan the recommended requests: %w", err)
 		}
 	}
+	if len(dropped) > 0 {
+		log.Warn("instance types left out: the DaemonSet overhead leaves them no room", "count", len(dropped), "types", someOf(dropped))
+	}
 	log.Info("planned", "pods", len(pods.current), "types", len(types), "nodes", len(current.Nodes))
 
 	switch o.Output {
@@ -178,7 +181,7 @@ func runNodePlan(ctx context.Context, w io.Writer, o *planOptions, log *slog.Log
 		}
 		return writeNodePools(w, final, types, o.node.NodeClass)
 	}
-	return writeNodePlanTable(w, pods, cat, len(types), current, recommended)
+	return writeNodePlanTable(w, pods, cat, len(types), dropped, current, recommended)
 }
 
 // readPodsFile reads --pods: the Alibaba trace's CSV, or YAML/JSON.
@@ -219,20 +222,22 @@ func isCSVHeader(head []byte) bool {
 	return !strings.ContainsAny(text, ":{[#") && slices.Contains(strings.Split(text, ","), "cpu_milli")
 }
 
-// nodeTypes builds the node types to plan with from the catalog flags.
-func nodeTypes(o *nodePlanOptions, daemonSets cluster.Resources) (*catalog.Catalog, []cluster.NodeType, error) {
+// nodeTypes builds the node types to plan with from the catalog flags,
+// and names the instance types the flags select but the DaemonSet
+// overhead leaves no room on.
+func nodeTypes(o *nodePlanOptions, daemonSets cluster.Resources) (*catalog.Catalog, []cluster.NodeType, []string, error) {
 	cat := catalog.AWSUSEast1()
 	if o.Catalog != "" {
 		var err error
 		if cat, err = catalog.LoadFile(o.Catalog); err != nil {
-			return nil, nil, fmt.Errorf("--catalog: %w", err)
+			return nil, nil, nil, fmt.Errorf("--catalog: %w", err)
 		}
 	}
 	var ov catalog.Overrides
 	if o.Overrides != "" {
 		var err error
 		if ov, err = catalog.LoadOverridesFile(o.Overrides); err != nil {
-			return nil, nil, fmt.Errorf("--overrides: %w", err)
+			return nil, nil, nil, fmt.Errorf("--overrides: %w", err)
 		}
 	}
 	if o.SpotDiscount > 0 {
@@ -241,11 +246,11 @@ func nodeTypes(o *nodePlanOptions, daemonSets cluster.Resources) (*catalog.Catal
 	if o.Overrides != "" || o.SpotDiscount > 0 {
 		var err error
 		if cat, err = cat.WithOverrides(ov); err != nil {
-			return nil, nil, fmt.Errorf("--overrides: %w", err)
+			return nil, nil, nil, fmt.Errorf("--overrides: %w", err)
 		}
 	}
 	overhead, _ := parseOverhead(o.DaemonSets) // validated
-	types, err := cat.NodeTypes(catalog.NodeTypeOptions{
+	opts := catalog.NodeTypeOptions{
 		DaemonSetOverhead: overhead.Add(daemonSets),
 		MaxPods:           o.MaxPods,
 		CapacityTypes:     o.CapacityTypes,
@@ -253,11 +258,25 @@ func nodeTypes(o *nodePlanOptions, daemonSets cluster.Resources) (*catalog.Catal
 		Arch:              o.Arch,
 		Families:          o.Families,
 		Categories:        o.Categories,
-	})
-	if err != nil {
-		return nil, nil, err
 	}
-	return cat, types, nil
+	types, err := cat.NodeTypes(opts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dropped, err := cat.Dropped(opts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cat, types, dropped, nil
+}
+
+// someOf lists the first few names, and how many more there are.
+func someOf(names []string) string {
+	const few = 5
+	if len(names) <= few {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:few], ", "), len(names)-few)
 }
 
 // gpuToleration is what Kubernetes' ExtendedResourceToleration admission
@@ -388,8 +407,16 @@ func writeNodePools(w io.Writer, res *nodeplan.Result, types []cluster.NodeType,
 	return err
 }
 
-func writeNodePlanTable(w io.Writer, pods nodePlanPods, cat *catalog.Catalog, types int, current, recommended *nodeplan.Result) error {
-	fmt.Fprintf(w, "%d pods from %s, on %d node types (catalog region %s)\n\n", len(pods.current), pods.source, types, cat.Region())
+func writeNodePlanTable(w io.Writer, pods nodePlanPods, cat *catalog.Catalog, types int, dropped []string, current, recommended *nodeplan.Result) error {
+	fmt.Fprintf(w, "%d pods from %s, on %d node types (catalog region %s)\n", len(pods.current), pods.source, types, cat.Region())
+	if len(dropped) > 0 {
+		what := "instance types"
+		if len(dropped) == 1 {
+			what = "instance type"
+		}
+		fmt.Fprintf(w, "%d %s left out, the DaemonSet overhead leaves no room: %s\n", len(dropped), what, someOf(dropped))
+	}
+	fmt.Fprintln(w)
 	if err := writeOnePlan(w, "Current requests", current); err != nil {
 		return err
 	}

@@ -173,3 +173,38 @@ func TestPlanOpenbColumnOrder(t *testing.T) {
 	got = strings.Replace(got, strconv.Quote(reversed), strconv.Quote("testdata/openb-pods.csv"), 1)
 	require.JSONEq(t, want, got, "the same plan, only the source differs")
 }
+
+// TestPlanDroppedTypes: instance types the DaemonSet overhead leaves no
+// room on are named in the table and in a warning, the first five and a
+// count of the rest; without overhead, none is.
+func TestPlanDroppedTypes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		overhead string
+		want     string // in the table's second line; "" for none
+	}{
+		{"none", "", ""},
+		{"one", "memory=256Mi", "1 instance type left out, the DaemonSet overhead leaves no room: t3.nano\n"},
+		// 2 cores leave nothing on the 2-vCPU types, whose allocatable
+		// CPU is under 2 cores.
+		{"many", "cpu=2", "instance types left out, the DaemonSet overhead leaves no room: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out, logs, err := run(t, "plan", "--pods", "testdata/nodeplan-pods.yaml", "--daemonset-overhead", tc.overhead, "--budget", "10m")
+			require.NoError(t, err)
+			lines := strings.SplitN(out, "\n", 3)
+			if tc.want == "" {
+				require.Empty(t, lines[1])
+				require.NotContains(t, logs, "left out")
+				return
+			}
+			require.Contains(t, lines[1]+"\n", tc.want)
+			require.Contains(t, logs, "instance types left out")
+			if tc.name == "many" {
+				require.Regexp(t, `^\d+ instance types left out, .*: [^,]+(, [^,]+){4} and \d+ more$`, lines[1])
+			}
+		})
+	}
+}
