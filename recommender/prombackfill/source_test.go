@@ -117,6 +117,14 @@ func (f *fakeProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // select_ returns the series any of the selectors match, reading only the
 // matchers the backfill writes: the metric names, the namespace and the
 // pod regex.
+// seen returns, under the lock, how many requests came, and each range
+// query with the number of series it returned.
+func (f *fakeProm) seen() (requests int, queries []string, returned []int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.requests), slices.Clone(f.queries), slices.Clone(f.returned)
+}
+
 func (f *fakeProm) select_(selectors []string) []fakeSeries {
 	var out []fakeSeries
 	for _, sel := range selectors {
@@ -252,9 +260,10 @@ func TestBackfill(t *testing.T) {
 			if err := newSource(t, f, o).Run(t.Context(), sink); err != nil {
 				t.Fatal(err)
 			}
-			for i, n := range f.returned {
+			_, queries, returned := f.seen()
+			for i, n := range returned {
 				if n > tc.wantMax {
-					t.Errorf("query %s returned %d series, more than %d", f.queries[i], n, tc.wantMax)
+					t.Errorf("query %s returned %d series, more than %d", queries[i], n, tc.wantMax)
 				}
 			}
 			// 3 h + the end step at 1 min: 181 steps; the first has no rate.
@@ -402,7 +411,8 @@ func TestStopsAfterTooManyFailures(t *testing.T) {
 	}
 	// The namespace listing, then at most MaxFailedQueries failures (two
 	// tries each) per worker before all stop.
-	if n := len(f.requests); n > 1+o.Concurrency*o.MaxFailedQueries*2 {
+	// A cancelled request's handler may still run: read under the lock.
+	if n, _, _ := f.seen(); n > 1+o.Concurrency*o.MaxFailedQueries*2 {
 		t.Errorf("%d requests after the backfill should have stopped", n)
 	}
 }
