@@ -23,12 +23,10 @@ type State struct {
 	nodes []cluster.Node
 	// models are the GPU models of the nodes, interned, and serves[k]
 	// whether pods' GPU requests (nvidia.com/gpu) can use model k: a model
-	// of another vendor is interned apart, under the same name.
+	// of another vendor is interned apart, under the same name, so that
+	// fragmentation counts its GPUs as no typical pod's.
 	models []string
 	serves []bool
-	// foreign is set when some model does not serve GPU requests: then
-	// every GPU spec needs its allowed list.
-	foreign bool
 	// free summarises each node for the filter, in one compact array.
 	free []nodeFree
 	// version[i] is bumped by every placement on node i: policies cache
@@ -65,7 +63,6 @@ func NewState(types []cluster.NodeType) *State {
 			serves := t.ServesGPURequests()
 			if !serves {
 				mk.resource = t.GPUResource
-				s.foreign = true
 			}
 			k, ok := idx[mk]
 			if !ok {
@@ -76,7 +73,9 @@ func NewState(types []cluster.NodeType) *State {
 			}
 			s.model[i] = k
 		}
-		s.free[i].filtered = len(t.Taints) > 0 || len(t.Labels) > 0
+		// Admits, not the filter, knows which vendor's GPUs a request can
+		// use: nodes of another vendor ask it.
+		s.free[i].filtered = len(t.Taints) > 0 || len(t.Labels) > 0 || (t.GPUs > 0 && !t.ServesGPURequests())
 		s.free[i].model = int32(s.model[i])
 		s.refresh(i)
 		s.version[i] = 1
@@ -146,7 +145,7 @@ type nodeFree struct {
 	fullyFree, maxFree int32 // GPUs nothing uses; the most milli free on one
 	idle               int32 // GPU milli free
 	model              int32
-	filtered           bool // taints or labels: Admits must be asked too
+	filtered           bool // taints, labels or another vendor's GPUs: Admits must be asked too
 }
 
 func (s *State) refresh(i int) {
@@ -173,8 +172,7 @@ type spec struct {
 	noMem        int
 	cpu, mem     int64
 	count, milli int
-	// allowed[k] says whether model k may be used: it serves GPU requests
-	// and the pod allows it by name; nil allows all.
+	// allowed[k] says whether model k may be used; nil allows all.
 	allowed []bool
 }
 
@@ -214,10 +212,10 @@ func (s *State) intern(k specKey, models []string) int {
 		}
 	}
 	sp := spec{noMem: noMem, cpu: k.cpu, mem: k.mem, count: k.count, milli: k.milli}
-	if len(models) > 0 || (s.foreign && (k.count > 0 || k.milli > 0)) {
+	if len(models) > 0 {
 		sp.allowed = make([]bool, len(s.models))
 		for m, name := range s.models {
-			sp.allowed[m] = s.serves[m] && (len(models) == 0 || slices.Contains(models, name))
+			sp.allowed[m] = slices.Contains(models, name)
 		}
 	}
 	if sp.noMem < 0 {
